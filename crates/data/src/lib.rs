@@ -1,0 +1,1 @@
+//! Reading MNIST-format (IDX) data and batching it.

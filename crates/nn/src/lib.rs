@@ -1,0 +1,1 @@
+//! Layers, initialisers and losses built on the descent autograd tape.

@@ -1,0 +1,1 @@
+//! Gradient-descent optimizers, learning-rate schedules and gradient clipping.

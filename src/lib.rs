@@ -1,0 +1,11 @@
+//! descent: a small, fast, pure-Rust framework for training neural networks by
+//! gradient descent.
+//!
+//! The crates of the workspace are re-exported here:
+//! [`autograd`] (the tape), [`nn`] (layers and losses), [`optim`] (optimizers,
+//! schedules, clipping) and [`data`] (IDX reading and batching).
+
+pub use descent_autograd as autograd;
+pub use descent_data as data;
+pub use descent_nn as nn;
+pub use descent_optim as optim;
