@@ -1,0 +1,247 @@
+//! A labelled image dataset held in memory, ready for batching.
+
+use std::path::Path;
+
+use ndarray::{s, Array2, ArrayView1};
+
+use crate::{read_idx, DataError};
+
+/// Labelled images, one flattened image per row of a contiguous matrix.
+///
+/// Invariants, checked by every constructor: `images` has shape
+/// `(len, rows * cols)` in standard (row-major, contiguous) layout, every
+/// pixel is finite, there is one label per image and every label is below
+/// `num_classes`. Images loaded from IDX files are normalised to `[0, 1]`
+/// (byte / 255).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    images: Array2<f32>,
+    labels: Vec<usize>,
+    rows: usize,
+    cols: usize,
+    num_classes: usize,
+}
+
+impl Dataset {
+    /// Builds a dataset from an image matrix of shape `(n, rows * cols)` and
+    /// `n` labels in `0..num_classes`.
+    ///
+    /// Pixels are taken as given (no normalisation), so any finite scale
+    /// works; a non-contiguous `images` is copied into standard layout.
+    ///
+    /// # Errors
+    /// [`DataError::NoClasses`] if `num_classes` is 0,
+    /// [`DataError::ImageSizeMismatch`] if `images` does not have
+    /// `rows * cols` columns, [`DataError::CountMismatch`] if the numbers of
+    /// images and labels differ, [`DataError::LabelOutOfRange`] for a label
+    /// `>= num_classes` and [`DataError::NonFinitePixel`] for a NaN or
+    /// infinite pixel.
+    pub fn new(
+        images: Array2<f32>,
+        labels: Vec<usize>,
+        rows: usize,
+        cols: usize,
+        num_classes: usize,
+    ) -> Result<Self, DataError> {
+        if num_classes == 0 {
+            return Err(DataError::NoClasses);
+        }
+        if rows.checked_mul(cols) != Some(images.ncols()) {
+            return Err(DataError::ImageSizeMismatch {
+                rows,
+                cols,
+                found: images.ncols(),
+            });
+        }
+        if images.nrows() != labels.len() {
+            return Err(DataError::CountMismatch {
+                images_path: None,
+                labels_path: None,
+                images: images.nrows(),
+                labels: labels.len(),
+            });
+        }
+        check_labels(labels.iter().copied(), num_classes, None)?;
+        for ((index, pixel), &value) in images.indexed_iter() {
+            if !value.is_finite() {
+                return Err(DataError::NonFinitePixel {
+                    index,
+                    pixel,
+                    value,
+                });
+            }
+        }
+        let images = if images.is_standard_layout() {
+            images
+        } else {
+            images.as_standard_layout().into_owned()
+        };
+        Ok(Self {
+            images,
+            labels,
+            rows,
+            cols,
+            num_classes,
+        })
+    }
+
+    /// Loads a dataset from an IDX image file (3 dimensions: count, rows,
+    /// cols) and an IDX label file (1 dimension: count), raw or gzipped,
+    /// normalising pixels to `[0, 1]`.
+    ///
+    /// This is what [`Mnist::load`](crate::Mnist::load) uses for each split;
+    /// it also loads other MNIST-format datasets (KMNIST, EMNIST, ...).
+    ///
+    /// # Errors
+    /// The errors of [`read_idx`] for either file, [`DataError::NoClasses`],
+    /// [`DataError::DimensionsTooLarge`] if one image is too large to
+    /// address, [`DataError::CountMismatch`] if the files hold different
+    /// numbers of samples and [`DataError::LabelOutOfRange`] for a label
+    /// `>= num_classes`; errors name the file concerned.
+    pub fn from_idx_files(
+        images_path: impl AsRef<Path>,
+        labels_path: impl AsRef<Path>,
+        num_classes: usize,
+    ) -> Result<Self, DataError> {
+        let (images_path, labels_path) = (images_path.as_ref(), labels_path.as_ref());
+        if num_classes == 0 {
+            return Err(DataError::NoClasses);
+        }
+        let labels = read_idx(labels_path, 1)?;
+        let images = read_idx(images_path, 3)?;
+        // read_idx has checked the number of dimensions; this only spares an
+        // indexing panic.
+        let wrong_dims =
+            |path: &Path, expected: usize, found: usize| DataError::WrongDimensionCount {
+                path: path.to_path_buf(),
+                expected,
+                found: u8::try_from(found).unwrap_or(u8::MAX),
+            };
+        let &[count, rows, cols] = &images.dims[..] else {
+            return Err(wrong_dims(images_path, 3, images.dims.len()));
+        };
+        let &[label_count] = &labels.dims[..] else {
+            return Err(wrong_dims(labels_path, 1, labels.dims.len()));
+        };
+        if count != label_count {
+            return Err(DataError::CountMismatch {
+                images_path: Some(images_path.to_path_buf()),
+                labels_path: Some(labels_path.to_path_buf()),
+                images: count,
+                labels: label_count,
+            });
+        }
+        check_labels(
+            labels.data.iter().map(|&l| usize::from(l)),
+            num_classes,
+            Some(labels_path),
+        )?;
+        let too_large = || DataError::DimensionsTooLarge {
+            path: images_path.to_path_buf(),
+            dims: images.dims.iter().map(|&d| d as u32).collect(),
+        };
+        let input_size = rows.checked_mul(cols).ok_or_else(too_large)?;
+        let pixels: Vec<f32> = images.data.iter().map(|&p| f32::from(p) / 255.0).collect();
+        let images =
+            Array2::from_shape_vec((count, input_size), pixels).map_err(|_| too_large())?;
+        Ok(Self {
+            images,
+            labels: labels.data.into_iter().map(usize::from).collect(),
+            rows,
+            cols,
+            num_classes,
+        })
+    }
+
+    /// A dataset of the first `n` samples (all of them if `n >= len`), e.g.
+    /// for a `--limit` option. The data is copied.
+    pub fn take(&self, n: usize) -> Self {
+        let n = n.min(self.len());
+        Self {
+            images: self.images.slice(s![..n, ..]).to_owned(),
+            labels: self.labels.get(..n).unwrap_or_default().to_vec(),
+            rows: self.rows,
+            cols: self.cols,
+            num_classes: self.num_classes,
+        }
+    }
+
+    /// The number of samples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Pixels per image, `rows * cols`: the input width of a model.
+    pub fn input_size(&self) -> usize {
+        self.images.ncols()
+    }
+
+    /// Image height in pixels.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Image width in pixels.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The number of classes; every label is below it.
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    /// All images, shape `(len, input_size)`, contiguous and row-major.
+    pub fn images(&self) -> &Array2<f32> {
+        &self.images
+    }
+
+    /// All labels, one per image.
+    pub fn labels(&self) -> &[usize] {
+        &self.labels
+    }
+
+    /// The flattened image of sample `index`.
+    ///
+    /// # Panics
+    /// If `index >= len`.
+    pub fn image(&self, index: usize) -> ArrayView1<'_, f32> {
+        self.images.row(index)
+    }
+
+    /// The label of sample `index`.
+    ///
+    /// # Panics
+    /// If `index >= len`.
+    pub fn label(&self, index: usize) -> usize {
+        self.labels[index]
+    }
+
+    /// Gives up the image matrix and the labels.
+    pub fn into_parts(self) -> (Array2<f32>, Vec<usize>) {
+        (self.images, self.labels)
+    }
+}
+
+fn check_labels(
+    labels: impl Iterator<Item = usize>,
+    num_classes: usize,
+    labels_path: Option<&Path>,
+) -> Result<(), DataError> {
+    for (index, label) in labels.enumerate() {
+        if label >= num_classes {
+            return Err(DataError::LabelOutOfRange {
+                labels_path: labels_path.map(Path::to_path_buf),
+                index,
+                label,
+                num_classes,
+            });
+        }
+    }
+    Ok(())
+}
