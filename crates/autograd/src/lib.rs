@@ -1,8 +1,45 @@
 //! Reverse-mode automatic differentiation on a tape.
+//!
+//! A [`Tape`] records the ops of one forward pass as a flat list of nodes; a
+//! [`Var`] is a copyable handle to one of them. Values are computed as the ops
+//! are recorded; [`Var::backward`] then walks the list once in reverse and adds
+//! each gradient into the inputs that need one. [`Parameter`]s live outside any
+//! tape, across steps, and accumulate their gradients until zeroed.
+//!
+//! ```
+//! use descent_autograd::{Parameter, Tape};
+//! use ndarray::array;
+//!
+//! let weight = Parameter::new(array![[0.5f32, -1.0], [2.0, 0.0]].into_dyn());
+//! let tape = Tape::new();
+//! let x = tape.constant(array![[1.0f32, 2.0]].into_dyn());
+//! let w = tape.parameter(&weight);
+//! let loss = x.matmul(w).relu().sum();
+//! loss.backward();
+//! assert_eq!(loss.item(), 4.5);
+//! assert_eq!(*weight.grad(), array![[1.0f32, 0.0], [2.0, 0.0]].into_dyn());
+//! ```
+//!
+//! Every op has a finite-difference check in this crate's tests; [`gradcheck`]
+//! is public so that users can check their own compositions.
 
+mod anomaly;
+mod backward;
+mod gradcheck;
+mod kernels;
+mod op;
+mod ops;
 mod parameter;
+mod pool;
+mod tape;
+mod var;
 
+pub use anomaly::{Anomaly, Phase};
+pub use gradcheck::{gradcheck, GradcheckError, GradcheckOptions};
+pub use op::Reduction;
 pub use parameter::Parameter;
+pub use tape::Tape;
+pub use var::Var;
 
 /// The tensor type of descent: an `ndarray` array of `f32` of any rank.
 pub type Tensor = ndarray::ArrayD<f32>;

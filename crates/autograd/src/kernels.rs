@@ -1,0 +1,164 @@
+//! The numeric loops every op shares: elementwise maps, gradient writes,
+//! broadcast reductions and the matrix product.
+//!
+//! Elementwise loops go through `ndarray::Zip`, which runs contiguous data as one
+//! flat, vectorised loop, and switch to rayon above [`PARALLEL_THRESHOLD`]
+//! elements. Elementwise work is split by position only, so results never depend
+//! on the number of threads; reductions here are sequential for the same reason.
+
+use ndarray::{
+    linalg::general_mat_mul, ArrayView2, ArrayViewD, ArrayViewMut2, Axis, Dimension, IxDyn, Zip,
+};
+
+use crate::Tensor;
+
+/// Below this many elements an elementwise loop runs on the calling thread:
+/// rayon's fork-join costs a few microseconds, which is more than a small loop.
+pub(crate) const PARALLEL_THRESHOLD: usize = 1 << 16;
+
+/// `out[i] = f(x[i])`.
+pub(crate) fn map_into(out: &mut Tensor, x: &Tensor, f: impl Fn(f32) -> f32 + Sync + Send) {
+    let parallel = out.len() >= PARALLEL_THRESHOLD;
+    let zip = Zip::from(out).and(x);
+    if parallel {
+        zip.par_for_each(|o, &x| *o = f(x));
+    } else {
+        zip.for_each(|o, &x| *o = f(x));
+    }
+}
+
+/// `out[i] = f(a[i], b[i])` with `a` and `b` broadcast to `out`'s shape.
+pub(crate) fn zip_map_into(
+    out: &mut Tensor,
+    a: &ArrayViewD<'_, f32>,
+    b: &ArrayViewD<'_, f32>,
+    f: impl Fn(f32, f32) -> f32 + Sync + Send,
+) {
+    let parallel = out.len() >= PARALLEL_THRESHOLD;
+    let zip = Zip::from(out).and_broadcast(a).and_broadcast(b);
+    if parallel {
+        zip.par_for_each(|o, &a, &b| *o = f(a, b));
+    } else {
+        zip.for_each(|o, &a, &b| *o = f(a, b));
+    }
+}
+
+/// `target[i] (+)= f(g[i], a[i], b[i])`, all of one shape (`a` and `b` may be
+/// broadcast views). Writes when `accumulate` is false, adds when true: one pass
+/// either way.
+pub(crate) fn gradient_into(
+    target: &mut Tensor,
+    accumulate: bool,
+    g: &Tensor,
+    a: &ArrayViewD<'_, f32>,
+    b: &ArrayViewD<'_, f32>,
+    f: impl Fn(f32, f32, f32) -> f32 + Sync + Send,
+) {
+    let parallel = target.len() >= PARALLEL_THRESHOLD;
+    let zip = Zip::from(target).and(g).and_broadcast(a).and_broadcast(b);
+    match (accumulate, parallel) {
+        (false, false) => zip.for_each(|t, &g, &a, &b| *t = f(g, a, b)),
+        (true, false) => zip.for_each(|t, &g, &a, &b| *t += f(g, a, b)),
+        (false, true) => zip.par_for_each(|t, &g, &a, &b| *t = f(g, a, b)),
+        (true, true) => zip.par_for_each(|t, &g, &a, &b| *t += f(g, a, b)),
+    }
+}
+
+/// Sums `g` down to `target`'s shape (NumPy broadcasting in reverse), scaled by
+/// `scale`, writing or adding.
+///
+/// The cases a network meets (same shape, a bias row `[n, m] → [m]`, a
+/// per-row column `[n, m] → [n, 1]`, a scalar) each take one pass over `g`.
+pub(crate) fn reduce_into(target: &mut Tensor, accumulate: bool, g: &Tensor, scale: f32) {
+    if target.shape() == g.shape() {
+        let zip = Zip::from(target).and(g);
+        if accumulate {
+            zip.for_each(|t, &g| *t += scale * g);
+        } else {
+            zip.for_each(|t, &g| *t = scale * g);
+        }
+        return;
+    }
+    if !accumulate {
+        target.fill(0.0);
+    }
+    let target_len = target.len();
+    let rank = g.ndim();
+    // Leading axes the target lacks count as size 1.
+    let mut padded = IxDyn::zeros(rank);
+    for axis in 0..rank {
+        padded[axis] = 1;
+    }
+    let offset = rank - target.ndim();
+    for (axis, &dim) in target.shape().iter().enumerate() {
+        padded[offset + axis] = dim;
+    }
+    let g_shape = g.shape();
+    let target_dims = padded.slice();
+    // Axes from `suffix` on agree between target and g; axes before `prefix` too.
+    let mut suffix = rank;
+    while suffix > 0 && target_dims[suffix - 1] == g_shape[suffix - 1] {
+        suffix -= 1;
+    }
+    let mut prefix = 0;
+    while prefix < rank && target_dims[prefix] == g_shape[prefix] {
+        prefix += 1;
+    }
+    let reduced_prefix = target_dims[..suffix].iter().all(|&d| d == 1);
+    let reduced_suffix = target_dims[prefix..].iter().all(|&d| d == 1);
+    let g_contiguous = g.as_slice().is_some();
+    if target_len == 1 {
+        let total: f32 = g.sum();
+        if let Some(t) = target.iter_mut().next() {
+            *t += scale * total;
+        }
+    } else if reduced_prefix && g_contiguous {
+        // Bias-row case: g is [outer, inner], target is [inner].
+        let t = target
+            .as_slice_mut()
+            .expect("pooled tensors are contiguous");
+        for row in g.as_slice().expect("checked").chunks_exact(target_len) {
+            for (t, &g) in t.iter_mut().zip(row) {
+                *t += scale * g;
+            }
+        }
+    } else if reduced_suffix && g_contiguous {
+        // Per-row case: g is [outer, inner], target is [outer, 1, ...].
+        let inner: usize = g_shape[prefix..].iter().product();
+        let t = target
+            .as_slice_mut()
+            .expect("pooled tensors are contiguous");
+        for (t, row) in t
+            .iter_mut()
+            .zip(g.as_slice().expect("checked").chunks_exact(inner))
+        {
+            *t += scale * row.iter().sum::<f32>();
+        }
+    } else {
+        // Any other pattern: sum the broadcast axes one at a time.
+        let mut reduced = g.to_owned();
+        for axis in (0..rank).rev() {
+            if padded[axis] == 1 && g_shape[axis] != 1 {
+                reduced = reduced.sum_axis(Axis(axis)).insert_axis(Axis(axis));
+            }
+        }
+        let reduced = reduced
+            .into_shape_with_order(target.raw_dim())
+            .expect("reduced gradient has the target's size");
+        Zip::from(target)
+            .and(&reduced)
+            .for_each(|t, &g| *t += scale * g);
+    }
+}
+
+/// `c = alpha · a · b + beta · c` on 2-D views of any strides, so transposed
+/// operands are passed as views and never copied.
+pub(crate) fn gemm(
+    alpha: f32,
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    beta: f32,
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
+    general_mat_mul(alpha, a, b, beta, c);
+}

@@ -1,0 +1,197 @@
+//! The record of one operation on the tape.
+
+use std::ops::Range;
+
+use crate::Tensor;
+
+/// Index of a node in its tape.
+pub(crate) type NodeId = usize;
+
+/// How a loss over a batch is reduced to what `backward` starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Reduction {
+    /// The mean over the batch (PyTorch's default).
+    #[default]
+    Mean,
+    /// The sum over the batch.
+    Sum,
+    /// One value per sample, no reduction.
+    None,
+}
+
+/// What produced a node, and what its backward pass needs.
+///
+/// An enum rather than boxed closures: the tape stays one flat vector with no
+/// allocation or dynamic dispatch per op. Index lists (gather indices, argmax
+/// positions, concat inputs) live in the tape's shared index arena and are
+/// referred to by range, for the same reason.
+pub(crate) enum Op {
+    /// A value from outside: a constant, a variable or a parameter.
+    Leaf,
+    Add(NodeId, NodeId),
+    Sub(NodeId, NodeId),
+    Mul(NodeId, NodeId),
+    Div(NodeId, NodeId),
+    Neg(NodeId),
+    AddScalar(NodeId),
+    MulScalar(NodeId, f32),
+    Powf(NodeId, f32),
+    Exp(NodeId),
+    Log(NodeId),
+    Sqrt(NodeId),
+    Abs(NodeId),
+    Clamp(NodeId, f32, f32),
+    Relu(NodeId),
+    LeakyRelu(NodeId, f32),
+    Sigmoid(NodeId),
+    Tanh(NodeId),
+    Gelu(NodeId),
+    Softmax(NodeId, usize),
+    LogSoftmax(NodeId, usize),
+    Matmul(NodeId, NodeId),
+    /// `x · weightᵀ + bias`, PyTorch's layout for a linear layer.
+    Linear {
+        input: NodeId,
+        weight: NodeId,
+        bias: Option<NodeId>,
+    },
+    Transpose(NodeId),
+    Reshape(NodeId),
+    Sum {
+        input: NodeId,
+        axis: Option<usize>,
+    },
+    Mean {
+        input: NodeId,
+        axis: Option<usize>,
+    },
+    /// Maximum along an axis; `argmax` indexes the arena, one position per lane.
+    Max {
+        input: NodeId,
+        axis: usize,
+        argmax: Range<usize>,
+    },
+    /// Rows of a matrix picked by index (an embedding lookup).
+    IndexSelect {
+        input: NodeId,
+        rows: Range<usize>,
+    },
+    /// One element per row, picked by column index (what NLL needs).
+    Gather {
+        input: NodeId,
+        columns: Range<usize>,
+    },
+    Concat {
+        inputs: Range<usize>,
+        axis: usize,
+    },
+    /// Fused log-softmax and negative log-likelihood over class indices.
+    CrossEntropy {
+        logits: NodeId,
+        targets: Range<usize>,
+        label_smoothing: f32,
+        reduction: Reduction,
+        probabilities: Tensor,
+    },
+}
+
+impl Op {
+    /// Calls `visit` with each input node of the op, in order.
+    pub(crate) fn for_each_input(&self, indices: &[usize], mut visit: impl FnMut(NodeId)) {
+        match *self {
+            Op::Leaf => {}
+            Op::Add(a, b) | Op::Sub(a, b) | Op::Mul(a, b) | Op::Div(a, b) | Op::Matmul(a, b) => {
+                visit(a);
+                visit(b);
+            }
+            Op::Neg(a)
+            | Op::AddScalar(a)
+            | Op::MulScalar(a, _)
+            | Op::Powf(a, _)
+            | Op::Exp(a)
+            | Op::Log(a)
+            | Op::Sqrt(a)
+            | Op::Abs(a)
+            | Op::Clamp(a, ..)
+            | Op::Relu(a)
+            | Op::LeakyRelu(a, _)
+            | Op::Sigmoid(a)
+            | Op::Tanh(a)
+            | Op::Gelu(a)
+            | Op::Softmax(a, _)
+            | Op::LogSoftmax(a, _)
+            | Op::Transpose(a)
+            | Op::Reshape(a) => visit(a),
+            Op::Linear {
+                input,
+                weight,
+                bias,
+            } => {
+                visit(input);
+                visit(weight);
+                if let Some(bias) = bias {
+                    visit(bias);
+                }
+            }
+            Op::Sum { input, .. }
+            | Op::Mean { input, .. }
+            | Op::Max { input, .. }
+            | Op::IndexSelect { input, .. }
+            | Op::Gather { input, .. } => visit(input),
+            Op::Concat { ref inputs, .. } => indices[inputs.clone()].iter().for_each(|&i| visit(i)),
+            Op::CrossEntropy { logits, .. } => visit(logits),
+        }
+    }
+
+    /// The op's name, as used in error messages.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Op::Leaf => "leaf",
+            Op::Add(..) => "add",
+            Op::Sub(..) => "sub",
+            Op::Mul(..) => "mul",
+            Op::Div(..) => "div",
+            Op::Neg(..) => "neg",
+            Op::AddScalar(..) => "add_scalar",
+            Op::MulScalar(..) => "mul_scalar",
+            Op::Powf(..) => "powf",
+            Op::Exp(..) => "exp",
+            Op::Log(..) => "log",
+            Op::Sqrt(..) => "sqrt",
+            Op::Abs(..) => "abs",
+            Op::Clamp(..) => "clamp",
+            Op::Relu(..) => "relu",
+            Op::LeakyRelu(..) => "leaky_relu",
+            Op::Sigmoid(..) => "sigmoid",
+            Op::Tanh(..) => "tanh",
+            Op::Gelu(..) => "gelu",
+            Op::Softmax(..) => "softmax",
+            Op::LogSoftmax(..) => "log_softmax",
+            Op::Matmul(..) => "matmul",
+            Op::Linear { .. } => "linear",
+            Op::Transpose(..) => "transpose",
+            Op::Reshape(..) => "reshape",
+            Op::Sum { .. } => "sum",
+            Op::Mean { .. } => "mean",
+            Op::Max { .. } => "max",
+            Op::IndexSelect { .. } => "index_select",
+            Op::Gather { .. } => "gather",
+            Op::Concat { .. } => "concat",
+            Op::CrossEntropy { .. } => "cross_entropy",
+        }
+    }
+
+    /// Tensors the op saved for its backward pass, handed back to the pool when
+    /// the tape is reset.
+    pub(crate) fn take_saved(&mut self) -> Option<Tensor> {
+        match self {
+            Op::CrossEntropy { probabilities, .. } => {
+                // An empty tensor owns no heap storage, so the swap allocates nothing.
+                let empty = Tensor::from_shape_vec(ndarray::IxDyn(&[0]), Vec::new())
+                    .expect("an empty vector fits shape [0]");
+                Some(std::mem::replace(probabilities, empty))
+            }
+            _ => None,
+        }
+    }
+}

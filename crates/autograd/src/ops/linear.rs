@@ -1,0 +1,104 @@
+//! The fused linear map `x · Wᵀ + b` of a dense layer.
+
+use ndarray::Axis;
+
+use super::matmul::{as_matrix, as_matrix_mut};
+use crate::backward::GradientSink;
+use crate::kernels::{gemm, reduce_into};
+use crate::op::{NodeId, Op};
+use crate::tape::Node;
+use crate::{Tensor, Var};
+
+impl<'t> Var<'t> {
+    /// `self · weightᵀ + bias` for an input `[batch, in]`, a weight `[out, in]`
+    /// (PyTorch's layout) and an optional bias `[out]`.
+    ///
+    /// One op instead of matmul, transpose and add: the transpose is a view, the
+    /// bias is written before the product accumulates onto it, and the backward
+    /// pass is two matrix products and one column sum.
+    ///
+    /// # Panics
+    /// If the shapes do not fit, naming them.
+    pub fn linear(self, weight: Var<'t>, bias: Option<Var<'t>>) -> Var<'t> {
+        self.same_tape(&weight, "linear");
+        let tape = self.tape;
+        let out = {
+            let nodes = tape.nodes.borrow();
+            let x = nodes[self.id].value.get();
+            let w = nodes[weight.id].value.get();
+            let shapes = (x.shape(), w.shape());
+            let x2 = as_matrix(&x, "linear", shapes);
+            let w2 = as_matrix(&w, "linear", shapes);
+            assert_eq!(
+                x2.ncols(),
+                w2.ncols(),
+                "linear: input of shape {:?} does not fit weight of shape {:?}: \
+                 the input has {} features, the weight expects {}",
+                shapes.0,
+                shapes.1,
+                x2.ncols(),
+                w2.ncols()
+            );
+            let mut out = tape.take_uninit(&[x2.nrows(), w2.nrows()]);
+            let mut out2 = as_matrix_mut(&mut out);
+            let beta = match bias {
+                Some(bias) => {
+                    bias.same_tape(&self, "linear");
+                    let b = nodes[bias.id].value.get();
+                    assert_eq!(
+                        b.shape(),
+                        &[w2.nrows()],
+                        "linear: bias of shape {:?} does not fit weight of shape {:?}",
+                        b.shape(),
+                        shapes.1
+                    );
+                    for mut row in out2.axis_iter_mut(Axis(0)) {
+                        row.assign(&b);
+                    }
+                    1.0
+                }
+                None => 0.0,
+            };
+            gemm(1.0, &x2, &w2.t(), beta, &mut out2);
+            out
+        };
+        tape.record(
+            out,
+            Op::Linear {
+                input: self.id,
+                weight: weight.id,
+                bias: bias.map(|b| b.id),
+            },
+        )
+    }
+}
+
+// For y = x·Wᵀ + b: dx = dy·W, dW = dyᵀ·x, db = Σ_rows dy.
+pub(crate) fn linear_backward(
+    nodes: &[Node],
+    sink: &mut GradientSink<'_>,
+    g: &Tensor,
+    input: NodeId,
+    weight: NodeId,
+    bias: Option<NodeId>,
+) {
+    let x = nodes[input].value.get();
+    let w = nodes[weight].value.get();
+    let shapes = (x.shape(), w.shape());
+    let g2 = as_matrix(g, "linear", shapes);
+    sink.with_gradient(nodes, input, |target, accumulate| {
+        let beta = if accumulate { 1.0 } else { 0.0 };
+        let w2 = as_matrix(&w, "linear", shapes);
+        gemm(1.0, &g2, &w2, beta, &mut as_matrix_mut(target));
+    });
+    sink.with_gradient(nodes, weight, |target, accumulate| {
+        let beta = if accumulate { 1.0 } else { 0.0 };
+        let x2 = as_matrix(&x, "linear", shapes);
+        gemm(1.0, &g2.t(), &x2, beta, &mut as_matrix_mut(target));
+    });
+    if let Some(bias) = bias {
+        sink.with_gradient(nodes, bias, |target, accumulate| {
+            reduce_into(target, accumulate, g, 1.0)
+        });
+    }
+}
