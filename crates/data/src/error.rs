@@ -253,7 +253,7 @@ pub enum DataError {
         test: (usize, usize),
     },
 
-    /// A saved `LoaderState` is inconsistent, or is for
+    /// A saved [`LoaderState`](crate::LoaderState) is inconsistent, or is for
     /// a dataset of another size.
     #[error("invalid data loader state: {0}")]
     InvalidLoaderState(String),

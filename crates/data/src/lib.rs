@@ -4,14 +4,26 @@
 //!   an error (never a panic) for every malformed file;
 //! - [`Dataset`]: images as a contiguous `(n, rows * cols)` matrix of `f32`
 //!   in `[0, 1]` plus labels; [`Mnist::load`] reads the four standard files
-//!   of MNIST or Fashion-MNIST from a directory.
+//!   of MNIST or Fashion-MNIST from a directory;
+//! - [`DataLoader`]: seeded, per-epoch shuffled batches filled into a
+//!   reusable [`Batch`] without allocating, with a serialisable
+//!   [`LoaderState`] that resumes exactly, even mid-epoch.
 //!
 //! ```no_run
-//! use descent_data::Mnist;
+//! use descent_data::{Batch, DataLoader, Mnist};
 //!
 //! let mnist = Mnist::load("data/fashion-mnist")?;
 //! let train = mnist.train.take(10_000); // e.g. for a --limit option
-//! assert_eq!(train.input_size(), 28 * 28);
+//! let mut loader = DataLoader::new(train.len(), 64, 42);
+//! let mut batch = Batch::with_capacity(64, train.input_size());
+//! for _epoch in 0..5 {
+//!     while loader.next_batch(&train, &mut batch) {
+//!         let (inputs, targets) = (batch.images(), batch.labels());
+//!         // ... forward, backward, optimiser step ...
+//!         # let _ = (inputs, targets);
+//!     }
+//!     // Save `loader.state()` with the model to resume exactly here.
+//! }
 //! # Ok::<(), descent_data::DataError>(())
 //! ```
 
@@ -20,9 +32,11 @@
 mod dataset;
 mod error;
 mod idx;
+mod loader;
 mod mnist;
 
 pub use dataset::Dataset;
 pub use error::DataError;
 pub use idx::{encode_idx, read_idx, read_idx_from, write_idx, IdxData, IdxEncoding};
+pub use loader::{Batch, BatchSize, Batches, DataLoader, LoaderState};
 pub use mnist::Mnist;

@@ -1,0 +1,462 @@
+//! Splitting a dataset into shuffled batches, epoch after epoch, with a
+//! state that can be checkpointed and resumed exactly.
+
+use ndarray::Array2;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::{DataError, Dataset};
+
+/// How many samples each batch holds, which is what distinguishes the three
+/// flavours of gradient descent.
+///
+/// - [`BatchSize::Full`]: *batch* gradient descent, one batch of the whole
+///   dataset per epoch (batch size = dataset length);
+/// - [`BatchSize::Mini`]: *mini-batch* gradient descent, batches of `n`
+///   samples (the usual choice, e.g. 32 to 256);
+/// - [`BatchSize::Stochastic`]: *stochastic* gradient descent, one sample per
+///   step (batch size = 1).
+///
+/// A plain `usize` converts into [`BatchSize::Mini`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchSize {
+    /// The whole dataset in every batch: batch gradient descent.
+    Full,
+    /// This many samples per batch: mini-batch gradient descent.
+    Mini(usize),
+    /// One sample per batch: stochastic gradient descent.
+    Stochastic,
+}
+
+impl BatchSize {
+    /// The number of samples per batch for a dataset of `dataset_len`
+    /// samples. [`BatchSize::Full`] of an empty dataset is 1, so that a
+    /// batch size is never 0.
+    pub fn resolve(self, dataset_len: usize) -> usize {
+        match self {
+            Self::Full => dataset_len.max(1),
+            Self::Mini(n) => n,
+            Self::Stochastic => 1,
+        }
+    }
+}
+
+impl From<usize> for BatchSize {
+    fn from(n: usize) -> Self {
+        Self::Mini(n)
+    }
+}
+
+/// One batch: the selected images copied into a contiguous matrix, with
+/// their labels and dataset indices.
+///
+/// Meant to be created once and refilled by [`DataLoader::next_batch`]: the
+/// buffers keep their capacity, so after the first batch no memory is
+/// allocated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    images: Array2<f32>,
+    labels: Vec<usize>,
+    indices: Vec<usize>,
+}
+
+impl Batch {
+    /// An empty batch; its buffers grow on first use.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty batch with room for `batch_size` images of `input_size`
+    /// pixels, so that even the first fill does not allocate.
+    pub fn with_capacity(batch_size: usize, input_size: usize) -> Self {
+        let pixels = Vec::with_capacity(batch_size.saturating_mul(input_size));
+        Self {
+            images: Array2::from_shape_vec((0, input_size), pixels)
+                .unwrap_or_else(|_| Array2::default((0, 0))),
+            labels: Vec::with_capacity(batch_size),
+            indices: Vec::with_capacity(batch_size),
+        }
+    }
+
+    /// The images, shape `(len, input_size)`, contiguous and row-major.
+    pub fn images(&self) -> &Array2<f32> {
+        &self.images
+    }
+
+    /// The labels, one per image, each below the dataset's number of classes.
+    pub fn labels(&self) -> &[usize] {
+        &self.labels
+    }
+
+    /// The dataset indices of the samples, in batch order.
+    pub fn indices(&self) -> &[usize] {
+        &self.indices
+    }
+
+    /// The number of samples in the batch.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the batch holds no samples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Replaces the contents with the samples of `dataset` at `indices`,
+    /// reusing the buffers (no allocation once they are large enough).
+    ///
+    /// # Panics
+    /// If an index is not below `dataset.len()`.
+    pub fn fill(&mut self, dataset: &Dataset, indices: &[usize]) {
+        let width = dataset.input_size();
+        let all_pixels = dataset
+            .images()
+            .as_slice()
+            .expect("Dataset keeps its images in standard layout");
+        let (mut pixels, _) = std::mem::take(&mut self.images).into_raw_vec_and_offset();
+        pixels.clear();
+        self.labels.clear();
+        self.indices.clear();
+        for &index in indices {
+            assert!(
+                index < dataset.len(),
+                "sample index {index} out of range for a dataset of {} samples",
+                dataset.len()
+            );
+            pixels.extend_from_slice(&all_pixels[index * width..(index + 1) * width]);
+            self.labels.push(dataset.label(index));
+        }
+        self.indices.extend_from_slice(indices);
+        self.images = Array2::from_shape_vec((indices.len(), width), pixels)
+            .expect("one row of `width` pixels was copied per index");
+    }
+}
+
+/// Everything needed to resume a [`DataLoader`] exactly where it was, even
+/// mid-epoch: its configuration, the epoch number, the position within the
+/// epoch and the RNG state as of the start of the epoch (from which the
+/// epoch's order is recomputed).
+///
+/// Serialise it with any serde format alongside a model checkpoint, and
+/// restore it with [`DataLoader::from_state`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoaderState {
+    dataset_len: usize,
+    batch_size: usize,
+    shuffle: bool,
+    drop_last: bool,
+    epoch: u64,
+    position: usize,
+    epoch_rng: ChaCha8Rng,
+}
+
+impl LoaderState {
+    /// The epoch in progress, counted from 0.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// How many samples of the current epoch have been handed out.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// The dataset length the loader was made for.
+    pub fn dataset_len(&self) -> usize {
+        self.dataset_len
+    }
+}
+
+/// Hands out the samples of a dataset in batches, reshuffled every epoch from
+/// a seeded [`ChaCha8Rng`] (never a global or thread RNG), so that runs are
+/// reproducible and resumable.
+///
+/// The loader only holds indices: pass the same [`Dataset`] (or one of the
+/// same length) to every call. Batch gradient descent, mini-batch gradient
+/// descent and stochastic gradient descent are batch sizes of the dataset
+/// length, `n` and 1: see [`BatchSize`], [`DataLoader::full_batch`] and
+/// [`DataLoader::stochastic`].
+///
+/// ```
+/// use descent_data::{Batch, DataLoader, Dataset};
+/// use ndarray::Array2;
+///
+/// let data = Dataset::new(Array2::zeros((10, 4)), vec![0; 10], 2, 2, 1)?;
+/// let mut loader = DataLoader::new(data.len(), 4, 42).with_drop_last(true);
+/// let mut batch = Batch::new();
+/// for _epoch in 0..3 {
+///     let mut seen = 0;
+///     while loader.next_batch(&data, &mut batch) {
+///         assert_eq!(batch.images().dim(), (4, 4));
+///         seen += batch.len();
+///     }
+///     assert_eq!(seen, 8); // the last 2 samples are dropped
+/// }
+/// assert_eq!(loader.epoch(), 3);
+/// # Ok::<(), descent_data::DataError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct DataLoader {
+    state: LoaderState,
+    /// The sample order of the current epoch, recomputed from `state`.
+    order: Vec<usize>,
+    /// The RNG after shuffling the current epoch: the next epoch's start.
+    next_epoch_rng: ChaCha8Rng,
+}
+
+impl DataLoader {
+    /// A loader for a dataset of `dataset_len` samples, reshuffling every
+    /// epoch with an RNG seeded from `seed`, keeping the last, possibly
+    /// smaller, batch. A `usize` batch size means [`BatchSize::Mini`].
+    ///
+    /// # Panics
+    /// If the batch size is `Mini(0)`.
+    pub fn new(dataset_len: usize, batch_size: impl Into<BatchSize>, seed: u64) -> Self {
+        Self::with_rng(dataset_len, batch_size, ChaCha8Rng::seed_from_u64(seed))
+    }
+
+    /// Like [`DataLoader::new`] but shuffling with the given RNG. To draw
+    /// from another RNG, use `ChaCha8Rng::from_rng(&mut other)`.
+    ///
+    /// # Panics
+    /// If the batch size is `Mini(0)`.
+    pub fn with_rng(dataset_len: usize, batch_size: impl Into<BatchSize>, rng: ChaCha8Rng) -> Self {
+        let batch_size = batch_size.into().resolve(dataset_len);
+        assert!(batch_size > 0, "batch size must be at least 1");
+        Self::resume(LoaderState {
+            dataset_len,
+            batch_size,
+            shuffle: true,
+            drop_last: false,
+            epoch: 0,
+            position: 0,
+            epoch_rng: rng,
+        })
+    }
+
+    /// Batch gradient descent: every batch is the whole dataset, in dataset
+    /// order (shuffling would not change a full-batch gradient).
+    pub fn full_batch(dataset_len: usize) -> Self {
+        Self::new(dataset_len, BatchSize::Full, 0).with_shuffle(false)
+    }
+
+    /// Stochastic gradient descent: one sample per batch, reshuffled every
+    /// epoch with an RNG seeded from `seed`.
+    pub fn stochastic(dataset_len: usize, seed: u64) -> Self {
+        Self::new(dataset_len, BatchSize::Stochastic, seed)
+    }
+
+    /// Whether to reshuffle every epoch (the default) or go in dataset order.
+    /// Meant to be set right after construction; it recomputes the current
+    /// epoch's order.
+    pub fn with_shuffle(mut self, shuffle: bool) -> Self {
+        self.state.shuffle = shuffle;
+        self.compute_order();
+        self
+    }
+
+    /// Whether to skip the last batch of an epoch when it is smaller than
+    /// the batch size (default: keep it).
+    pub fn with_drop_last(mut self, drop_last: bool) -> Self {
+        self.state.drop_last = drop_last;
+        self
+    }
+
+    /// Restores a loader saved with [`DataLoader::state`], for a dataset of
+    /// `dataset_len` samples. It continues with exactly the batches the
+    /// saved loader would have produced next.
+    ///
+    /// # Errors
+    /// [`DataError::InvalidLoaderState`] if the state is for a dataset of
+    /// another length, has a batch size of 0, or a position past the end
+    /// of the dataset.
+    pub fn from_state(state: LoaderState, dataset_len: usize) -> Result<Self, DataError> {
+        if state.dataset_len != dataset_len {
+            return Err(DataError::InvalidLoaderState(format!(
+                "it was saved for a dataset of {} samples, but this dataset has {dataset_len}",
+                state.dataset_len
+            )));
+        }
+        if state.batch_size == 0 {
+            return Err(DataError::InvalidLoaderState("batch size is 0".to_owned()));
+        }
+        if state.position > state.dataset_len {
+            return Err(DataError::InvalidLoaderState(format!(
+                "position {} is past the end of a dataset of {} samples",
+                state.position, state.dataset_len
+            )));
+        }
+        Ok(Self::resume(state))
+    }
+
+    /// A snapshot of the loader to checkpoint; see [`LoaderState`].
+    pub fn state(&self) -> LoaderState {
+        self.state.clone()
+    }
+
+    /// Fills `batch` with the next batch of the current epoch and returns
+    /// `true`; or, when the epoch is over, moves on to the next epoch
+    /// (reshuffling) and returns `false` with `batch` untouched. Hence
+    /// `while loader.next_batch(&data, &mut batch) { ... }` is one epoch.
+    ///
+    /// This is the training hot path: it copies the selected rows into the
+    /// batch's buffers and allocates nothing once they are large enough.
+    ///
+    /// # Panics
+    /// If `dataset.len()` is not the length the loader was made for.
+    pub fn next_batch(&mut self, dataset: &Dataset, batch: &mut Batch) -> bool {
+        assert_eq!(
+            dataset.len(),
+            self.state.dataset_len,
+            "DataLoader was made for {} samples but was given a dataset of {}",
+            self.state.dataset_len,
+            dataset.len()
+        );
+        let start = self.state.position;
+        let remaining = self.state.dataset_len - start;
+        let size = remaining.min(self.state.batch_size);
+        if size == 0 || (self.state.drop_last && size < self.state.batch_size) {
+            self.start_next_epoch();
+            return false;
+        }
+        batch.fill(dataset, &self.order[start..start + size]);
+        self.state.position += size;
+        true
+    }
+
+    /// The remaining batches of the current epoch as an iterator of freshly
+    /// allocated [`Batch`]es, for casual use; it ends (and the loader moves
+    /// on to the next epoch) when the epoch is over. Training loops should
+    /// prefer [`DataLoader::next_batch`], which reuses one batch.
+    ///
+    /// # Panics
+    /// As [`DataLoader::next_batch`].
+    pub fn batches<'a>(&'a mut self, dataset: &'a Dataset) -> Batches<'a> {
+        Batches {
+            loader: self,
+            dataset,
+            finished: false,
+        }
+    }
+
+    /// The epoch in progress, counted from 0; it increments when
+    /// [`DataLoader::next_batch`] returns `false`.
+    pub fn epoch(&self) -> u64 {
+        self.state.epoch
+    }
+
+    /// How many samples of the current epoch have been handed out.
+    pub fn position(&self) -> usize {
+        self.state.position
+    }
+
+    /// Samples per batch (the last batch of an epoch may be smaller unless
+    /// drop-last is on).
+    pub fn batch_size(&self) -> usize {
+        self.state.batch_size
+    }
+
+    /// The dataset length the loader was made for.
+    pub fn dataset_len(&self) -> usize {
+        self.state.dataset_len
+    }
+
+    /// Whether every epoch is reshuffled.
+    pub fn shuffles(&self) -> bool {
+        self.state.shuffle
+    }
+
+    /// Whether a smaller last batch is skipped.
+    pub fn drops_last(&self) -> bool {
+        self.state.drop_last
+    }
+
+    /// The number of batches in a whole epoch.
+    pub fn batches_per_epoch(&self) -> usize {
+        let (len, size) = (self.state.dataset_len, self.state.batch_size);
+        if self.state.drop_last {
+            len / size
+        } else {
+            len.div_ceil(size)
+        }
+    }
+
+    /// The number of batches left in the current epoch.
+    pub fn remaining_batches(&self) -> usize {
+        let done = self.state.position.div_ceil(self.state.batch_size);
+        self.batches_per_epoch().saturating_sub(done)
+    }
+
+    /// The order in which the current epoch visits the dataset's samples.
+    pub fn epoch_order(&self) -> &[usize] {
+        &self.order
+    }
+
+    fn resume(state: LoaderState) -> Self {
+        let mut loader = Self {
+            next_epoch_rng: state.epoch_rng.clone(),
+            order: Vec::with_capacity(state.dataset_len),
+            state,
+        };
+        loader.compute_order();
+        loader
+    }
+
+    /// Recomputes the current epoch's order from the RNG state at its
+    /// start; this is what makes a restored state reproduce the epoch.
+    fn compute_order(&mut self) {
+        self.order.clear();
+        self.order.extend(0..self.state.dataset_len);
+        let mut rng = self.state.epoch_rng.clone();
+        if self.state.shuffle {
+            self.order.shuffle(&mut rng);
+        }
+        self.next_epoch_rng = rng;
+    }
+
+    fn start_next_epoch(&mut self) {
+        self.state.epoch += 1;
+        self.state.position = 0;
+        self.state.epoch_rng = self.next_epoch_rng.clone();
+        self.compute_order();
+    }
+}
+
+/// The remaining batches of one epoch; see [`DataLoader::batches`].
+#[derive(Debug)]
+pub struct Batches<'a> {
+    loader: &'a mut DataLoader,
+    dataset: &'a Dataset,
+    finished: bool,
+}
+
+impl Iterator for Batches<'_> {
+    type Item = Batch;
+
+    fn next(&mut self) -> Option<Batch> {
+        if self.finished {
+            return None;
+        }
+        let mut batch = Batch::new();
+        if self.loader.next_batch(self.dataset, &mut batch) {
+            Some(batch)
+        } else {
+            self.finished = true;
+            None
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let remaining = if self.finished {
+            0
+        } else {
+            self.loader.remaining_batches()
+        };
+        (remaining, Some(remaining))
+    }
+}
+
+impl ExactSizeIterator for Batches<'_> {}
