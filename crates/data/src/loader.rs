@@ -376,18 +376,20 @@ impl DataLoader {
 
     /// The number of batches in a whole epoch.
     pub fn batches_per_epoch(&self) -> usize {
-        let (len, size) = (self.state.dataset_len, self.state.batch_size);
-        if self.state.drop_last {
-            len / size
-        } else {
-            len.div_ceil(size)
-        }
+        self.batches_of(self.state.dataset_len)
     }
 
     /// The number of batches left in the current epoch.
     pub fn remaining_batches(&self) -> usize {
-        let done = self.state.position.div_ceil(self.state.batch_size);
-        self.batches_per_epoch().saturating_sub(done)
+        self.batches_of(self.state.dataset_len - self.state.position)
+    }
+
+    fn batches_of(&self, samples: usize) -> usize {
+        if self.state.drop_last {
+            samples / self.state.batch_size
+        } else {
+            samples.div_ceil(self.state.batch_size)
+        }
     }
 
     /// The order in which the current epoch visits the dataset's samples.
@@ -460,3 +462,5 @@ impl Iterator for Batches<'_> {
 }
 
 impl ExactSizeIterator for Batches<'_> {}
+
+impl std::iter::FusedIterator for Batches<'_> {}

@@ -323,6 +323,11 @@ fn forge(batch_size: usize, position: usize) -> LoaderState {
 #[test]
 fn invalid_or_mismatched_states_are_refused() {
     assert!(DataLoader::from_state(forge(4, 8), 20).is_ok());
+    // A position that is not a multiple of the batch size is still honoured.
+    let mut odd = DataLoader::from_state(forge(4, 5), 20).unwrap();
+    assert_eq!(odd.remaining_batches(), 4);
+    let sizes: Vec<usize> = odd.batches(&dataset(20)).map(|b| b.len()).collect();
+    assert_eq!(sizes, [4, 4, 4, 3]);
 
     let err = DataLoader::from_state(forge(4, 8), 21).unwrap_err();
     assert!(matches!(err, DataError::InvalidLoaderState(_)), "{err:?}");
