@@ -1,0 +1,396 @@
+//! The [`Optimizer`] trait and the serialisable state every optimizer exports.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use descent_autograd::{Parameter, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::adadelta::AdadeltaConfig;
+use crate::adagrad::AdagradConfig;
+use crate::adam::{AdamConfig, AdamWConfig};
+use crate::error::OptimizerError;
+use crate::rmsprop::RmsPropConfig;
+use crate::sgd::SgdConfig;
+
+/// An update rule that moves parameters against their accumulated gradients.
+///
+/// An optimizer does not hold the parameters: every call receives the model's
+/// named, ordered parameter list, and per-parameter state (moment buffers,
+/// accumulators, step counts) is keyed by the parameter's name, so it can be
+/// exported with [`Optimizer::state`] and restored against a rebuilt model with
+/// [`Optimizer::load_state`].
+///
+/// The trait is object safe: a training loop can hold a `Box<dyn Optimizer>`
+/// chosen at run time.
+pub trait Optimizer {
+    /// Which update rule this is.
+    fn kind(&self) -> OptimizerKind;
+
+    /// Applies one update to every parameter in `params` from its current
+    /// gradient.
+    ///
+    /// State buffers are created the first time a parameter name is seen and
+    /// reused afterwards, so a step allocates nothing once training is under way.
+    ///
+    /// # Panics
+    /// If the hyper-parameters are invalid (see each optimizer's `validate`), or
+    /// if a parameter's shape differs from the shape of the state kept under its
+    /// name, which means the optimizer is being used with a different model.
+    fn step(&mut self, params: &[(String, Parameter)]);
+
+    /// Sets every parameter's gradient to zero, as needed before the next
+    /// backward pass because `backward` accumulates.
+    fn zero_grad(&self, params: &[(String, Parameter)]) {
+        for (_, param) in params {
+            param.zero_grad();
+        }
+    }
+
+    /// The learning rate the next [`Optimizer::step`] will use.
+    fn learning_rate(&self) -> f64;
+
+    /// Replaces the learning rate; this is how schedules drive the optimizer.
+    fn set_learning_rate(&mut self, lr: f64);
+
+    /// Everything needed to continue training exactly: hyper-parameters
+    /// (including the current learning rate), step counts and buffers.
+    fn state(&self) -> OptimizerState;
+
+    /// Replaces the hyper-parameters and per-parameter state with `state`.
+    ///
+    /// `params` is the model the state will be used with: every parameter
+    /// recorded in the state must exist there with the same shape, and a
+    /// non-empty state must cover every parameter. On error the optimizer is
+    /// left unchanged.
+    fn load_state(
+        &mut self,
+        state: OptimizerState,
+        params: &[(String, Parameter)],
+    ) -> Result<(), OptimizerError>;
+}
+
+/// The update rules this crate implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OptimizerKind {
+    /// [`Sgd`](crate::Sgd).
+    Sgd,
+    /// [`Adagrad`](crate::Adagrad).
+    Adagrad,
+    /// [`RmsProp`](crate::RmsProp).
+    RmsProp,
+    /// [`Adam`](crate::Adam).
+    Adam,
+    /// [`AdamW`](crate::AdamW).
+    AdamW,
+    /// [`Adadelta`](crate::Adadelta).
+    Adadelta,
+}
+
+impl fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The torch.optim class names, which is what users compare against.
+        f.write_str(match self {
+            OptimizerKind::Sgd => "SGD",
+            OptimizerKind::Adagrad => "Adagrad",
+            OptimizerKind::RmsProp => "RMSprop",
+            OptimizerKind::Adam => "Adam",
+            OptimizerKind::AdamW => "AdamW",
+            OptimizerKind::Adadelta => "Adadelta",
+        })
+    }
+}
+
+/// The hyper-parameters of one optimizer, tagged with its kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum HyperParameters {
+    /// [`Sgd`](crate::Sgd)'s.
+    Sgd(SgdConfig),
+    /// [`Adagrad`](crate::Adagrad)'s.
+    Adagrad(AdagradConfig),
+    /// [`RmsProp`](crate::RmsProp)'s.
+    RmsProp(RmsPropConfig),
+    /// [`Adam`](crate::Adam)'s.
+    Adam(AdamConfig),
+    /// [`AdamW`](crate::AdamW)'s.
+    AdamW(AdamWConfig),
+    /// [`Adadelta`](crate::Adadelta)'s.
+    Adadelta(AdadeltaConfig),
+}
+
+impl HyperParameters {
+    /// The kind of optimizer these hyper-parameters belong to.
+    pub fn kind(&self) -> OptimizerKind {
+        match self {
+            HyperParameters::Sgd(_) => OptimizerKind::Sgd,
+            HyperParameters::Adagrad(_) => OptimizerKind::Adagrad,
+            HyperParameters::RmsProp(_) => OptimizerKind::RmsProp,
+            HyperParameters::Adam(_) => OptimizerKind::Adam,
+            HyperParameters::AdamW(_) => OptimizerKind::AdamW,
+            HyperParameters::Adadelta(_) => OptimizerKind::Adadelta,
+        }
+    }
+}
+
+/// An optimizer's complete state, for checkpoints.
+///
+/// Plain serde data (externally tagged enums, `BTreeMap`s, `Vec`s), so it
+/// encodes deterministically with bincode 2's serde support as well as with
+/// self-describing formats. Floats are stored as they are, so a round trip is
+/// exact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerState {
+    /// The optimizer's kind and hyper-parameters, current learning rate included.
+    pub hyper_parameters: HyperParameters,
+    /// Per-parameter state, keyed by parameter name. Empty before the first
+    /// step, and always empty for SGD without momentum.
+    pub parameters: BTreeMap<String, ParameterState>,
+}
+
+impl OptimizerState {
+    /// The kind of optimizer that exported this state.
+    pub fn kind(&self) -> OptimizerKind {
+        self.hyper_parameters.kind()
+    }
+}
+
+/// What an optimizer keeps for one parameter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParameterState {
+    /// How many updates have been applied to this parameter; bias corrections
+    /// and learning-rate decay depend on it.
+    pub step: u64,
+    /// The optimizer's buffers under their torch.optim names (`exp_avg`,
+    /// `square_avg`, `momentum_buffer`, ...), each of the parameter's shape.
+    pub buffers: BTreeMap<String, TensorState>,
+}
+
+/// A tensor as stored in a checkpoint: its shape and its values in row-major
+/// (C) order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TensorState {
+    /// The extent of each axis.
+    pub shape: Vec<usize>,
+    /// The values in row-major order; `shape.iter().product()` of them.
+    pub data: Vec<f32>,
+}
+
+impl TensorState {
+    /// Copies a tensor out, whatever its memory layout.
+    pub fn from_tensor(tensor: &Tensor) -> Self {
+        TensorState {
+            shape: tensor.shape().to_vec(),
+            data: tensor.iter().copied().collect(),
+        }
+    }
+
+    /// Rebuilds the tensor, or `None` if the value count disagrees with the shape.
+    pub fn to_tensor(&self) -> Option<Tensor> {
+        Tensor::from_shape_vec(self.shape.clone(), self.data.clone()).ok()
+    }
+}
+
+/// Elementwise updates of at least this many elements are split across rayon's
+/// threads. Below it the fork/join overhead costs more than the arithmetic.
+pub(crate) const PARALLEL_THRESHOLD: usize = 1 << 15;
+
+/// Runs `$body` over a `Zip`, in parallel when there are at least
+/// [`PARALLEL_THRESHOLD`] elements.
+///
+/// Every update in this crate is elementwise, so splitting the work cannot
+/// change any result: the parallel and sequential runs are bit-identical.
+macro_rules! zip_for_each {
+    ($len:expr, $zip:expr, $body:expr) => {{
+        let zip = $zip;
+        let body = $body;
+        if $len >= $crate::optimizer::PARALLEL_THRESHOLD {
+            zip.par_for_each(body)
+        } else {
+            zip.for_each(body)
+        }
+    }};
+}
+pub(crate) use zip_for_each;
+
+/// Per-parameter buffers keyed by parameter name; the storage behind every
+/// stateful optimizer.
+///
+/// Each optimizer fixes the order and names of its buffers (for example Adam's
+/// `exp_avg`, `exp_avg_sq`), and this table handles creation on first use,
+/// shape checks, export and validated import.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SlotTable {
+    slots: BTreeMap<String, Slot>,
+}
+
+/// One parameter's step count and buffers.
+#[derive(Debug, Clone)]
+pub(crate) struct Slot {
+    pub(crate) step: u64,
+    pub(crate) buffers: Vec<Tensor>,
+}
+
+impl SlotTable {
+    /// The slot for `name`; on first use, one buffer per entry of
+    /// `initial_values`, each of `shape` and filled with that value.
+    ///
+    /// # Panics
+    /// If an existing slot's buffers differ in number or shape, which happens
+    /// only when an optimizer is reused on a different model or its
+    /// configuration is changed to need other buffers mid-run.
+    pub(crate) fn slot(
+        &mut self,
+        kind: OptimizerKind,
+        name: &str,
+        shape: &[usize],
+        initial_values: &[f32],
+    ) -> &mut Slot {
+        if !self.slots.contains_key(name) {
+            let buffers = initial_values
+                .iter()
+                .map(|&v| Tensor::from_elem(shape, v))
+                .collect();
+            self.slots
+                .insert(name.to_owned(), Slot { step: 0, buffers });
+        }
+        let slot = self.slots.get_mut(name).expect("slot inserted just above");
+        assert_eq!(
+            slot.buffers.len(),
+            initial_values.len(),
+            "{kind} state for parameter `{name}` has {} buffers but the configuration needs {}",
+            slot.buffers.len(),
+            initial_values.len()
+        );
+        if let Some(first) = slot.buffers.first() {
+            assert_eq!(
+                first.shape(),
+                shape,
+                "{kind} state for parameter `{name}` has shape {:?} but the parameter has shape \
+                 {shape:?}: is this optimizer being used with a different model?",
+                first.shape()
+            );
+        }
+        slot
+    }
+
+    /// The table as checkpoint data, naming buffers with `buffer_names`.
+    pub(crate) fn export(&self, buffer_names: &[&str]) -> BTreeMap<String, ParameterState> {
+        self.slots
+            .iter()
+            .map(|(name, slot)| {
+                let buffers = buffer_names
+                    .iter()
+                    .zip(&slot.buffers)
+                    .map(|(buffer, tensor)| {
+                        ((*buffer).to_owned(), TensorState::from_tensor(tensor))
+                    })
+                    .collect();
+                (
+                    name.clone(),
+                    ParameterState {
+                        step: slot.step,
+                        buffers,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Rebuilds a table from checkpoint data, checking it against the model's
+    /// parameters and the buffers the configuration needs.
+    pub(crate) fn import(
+        states: BTreeMap<String, ParameterState>,
+        buffer_names: &[&str],
+        params: &[(String, Parameter)],
+    ) -> Result<Self, OptimizerError> {
+        let shapes: BTreeMap<&str, Vec<usize>> = params
+            .iter()
+            .map(|(name, param)| (name.as_str(), param.shape()))
+            .collect();
+        if !states.is_empty() {
+            if let Some(name) = shapes.keys().find(|name| !states.contains_key(**name)) {
+                return Err(OptimizerError::MissingParameter {
+                    name: (*name).to_owned(),
+                });
+            }
+        }
+        let mut slots = BTreeMap::new();
+        for (name, mut state) in states {
+            let Some(shape) = shapes.get(name.as_str()) else {
+                return Err(OptimizerError::UnknownParameter { name });
+            };
+            if let Some(buffer) = state
+                .buffers
+                .keys()
+                .find(|buffer| !buffer_names.contains(&buffer.as_str()))
+            {
+                return Err(OptimizerError::UnexpectedBuffer {
+                    name,
+                    buffer: buffer.clone(),
+                });
+            }
+            let mut buffers = Vec::with_capacity(buffer_names.len());
+            for &buffer in buffer_names {
+                let Some(saved) = state.buffers.remove(buffer) else {
+                    return Err(OptimizerError::MissingBuffer {
+                        name,
+                        buffer: buffer.to_owned(),
+                    });
+                };
+                if &saved.shape != shape {
+                    return Err(OptimizerError::ShapeMismatch {
+                        name,
+                        buffer: buffer.to_owned(),
+                        expected: shape.clone(),
+                        found: saved.shape,
+                    });
+                }
+                let len = saved.data.len();
+                let Ok(tensor) = Tensor::from_shape_vec(saved.shape.clone(), saved.data) else {
+                    return Err(OptimizerError::CorruptBuffer {
+                        name,
+                        buffer: buffer.to_owned(),
+                        shape: saved.shape,
+                        len,
+                    });
+                };
+                buffers.push(tensor);
+            }
+            slots.insert(
+                name,
+                Slot {
+                    step: state.step,
+                    buffers,
+                },
+            );
+        }
+        Ok(SlotTable { slots })
+    }
+}
+
+/// `Ok` if `holds`, else an [`OptimizerError::InvalidHyperParameter`] for `kind`.
+pub(crate) fn ensure(
+    kind: OptimizerKind,
+    holds: bool,
+    message: impl FnOnce() -> String,
+) -> Result<(), OptimizerError> {
+    if holds {
+        Ok(())
+    } else {
+        Err(OptimizerError::InvalidHyperParameter {
+            optimizer: kind,
+            message: message(),
+        })
+    }
+}
+
+/// PyTorch's `torch.lerp` for one element: `start + weight * (end - start)`,
+/// computed from whichever end keeps the rounding error small.
+#[inline(always)]
+pub(crate) fn lerp(start: f32, end: f32, weight: f32) -> f32 {
+    if weight.abs() < 0.5 {
+        start + weight * (end - start)
+    } else {
+        end - (end - start) * (1.0 - weight)
+    }
+}
