@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use descent_autograd::{Parameter, Tensor};
-use descent_optim::{Adadelta, Adagrad, Adam, AdamW, Optimizer, RmsProp, Sgd};
+use descent_optim::{Adadelta, Adagrad, Adam, AdamW, Optimizer, OptimizerKind, RmsProp, Sgd};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -263,4 +263,76 @@ pub fn flat_values(params: &[(String, Parameter)]) -> Vec<f32> {
         .iter()
         .flat_map(|(_, param)| param.value().iter().copied().collect::<Vec<_>>())
         .collect()
+}
+
+/// Non-default configurations of every optimizer, every buffer layout included.
+pub fn configured() -> Vec<(&'static str, Box<dyn Optimizer>)> {
+    vec![
+        ("sgd", Box::new(Sgd::new(0.01))),
+        (
+            "sgd momentum",
+            Box::new(
+                Sgd::new(0.01)
+                    .momentum(0.9)
+                    .dampening(0.1)
+                    .weight_decay(0.01),
+            ),
+        ),
+        (
+            "sgd nesterov",
+            Box::new(Sgd::new(0.01).momentum(0.9).nesterov(true)),
+        ),
+        (
+            "adagrad",
+            Box::new(
+                Adagrad::new(0.1)
+                    .lr_decay(0.01)
+                    .initial_accumulator_value(0.1)
+                    .weight_decay(0.01),
+            ),
+        ),
+        ("rmsprop", Box::new(RmsProp::new(0.003))),
+        (
+            "rmsprop momentum",
+            Box::new(RmsProp::new(0.003).momentum(0.5)),
+        ),
+        (
+            "rmsprop centered",
+            Box::new(RmsProp::new(0.003).centered(true)),
+        ),
+        (
+            "rmsprop centered momentum",
+            Box::new(
+                RmsProp::new(0.003)
+                    .centered(true)
+                    .momentum(0.5)
+                    .weight_decay(0.01)
+                    .alpha(0.95),
+            ),
+        ),
+        ("adam", Box::new(Adam::new(0.05).betas(0.8, 0.99))),
+        (
+            "adam amsgrad",
+            Box::new(Adam::new(0.05).amsgrad(true).weight_decay(0.01)),
+        ),
+        ("adamw", Box::new(AdamW::new(0.05).eps(1e-6))),
+        ("adamw amsgrad", Box::new(AdamW::new(0.05).amsgrad(true))),
+        (
+            "adadelta",
+            Box::new(Adadelta::new(0.5).rho(0.8).weight_decay(0.01)),
+        ),
+    ]
+}
+
+/// A default-configured optimizer of `kind`: what a program builds before it
+/// loads a checkpoint.
+pub fn fresh(kind: OptimizerKind) -> Box<dyn Optimizer> {
+    match kind {
+        OptimizerKind::Sgd => Box::new(Sgd::default()),
+        OptimizerKind::Adagrad => Box::new(Adagrad::default()),
+        OptimizerKind::RmsProp => Box::new(RmsProp::default()),
+        OptimizerKind::Adam => Box::new(Adam::default()),
+        OptimizerKind::AdamW => Box::new(AdamW::default()),
+        OptimizerKind::Adadelta => Box::new(Adadelta::default()),
+    }
 }
