@@ -1,1 +1,120 @@
-//! Layers, initialisers and losses built on the descent autograd tape.
+//! Layers, initialisers, losses and metrics for descent, built on the autograd
+//! tape.
+//!
+//! A model is a plain Rust struct of layers that implements [`Module`]: a
+//! forward pass, and a `visit` method that names its children. Everything else
+//! — the named parameter list an optimizer walks, the buffers and random
+//! generators a checkpoint saves, switching between training and evaluation —
+//! is provided by the trait.
+//!
+//! ```
+//! use descent_autograd::{Tape, Var};
+//! use descent_nn::{loss, Linear, Module, ReLU, Visitor};
+//! use rand::SeedableRng;
+//! use rand_chacha::ChaCha8Rng;
+//!
+//! struct Mlp {
+//!     fc1: Linear,
+//!     act: ReLU,
+//!     fc2: Linear,
+//! }
+//!
+//! impl Mlp {
+//!     fn new(rng: &mut ChaCha8Rng) -> Self {
+//!         Mlp {
+//!             fc1: Linear::new(4, 16, rng),
+//!             act: ReLU,
+//!             fc2: Linear::new(16, 3, rng),
+//!         }
+//!     }
+//! }
+//!
+//! impl Module for Mlp {
+//!     fn forward<'t>(&self, x: Var<'t>) -> Var<'t> {
+//!         self.fc2.forward(self.act.forward(self.fc1.forward(x)))
+//!     }
+//!
+//!     fn visit(&self, visitor: &mut dyn Visitor) {
+//!         visitor.module("fc1", &self.fc1);
+//!         visitor.module("act", &self.act);
+//!         visitor.module("fc2", &self.fc2);
+//!     }
+//! }
+//!
+//! let mut rng = ChaCha8Rng::seed_from_u64(42);
+//! let model = Mlp::new(&mut rng);
+//! let parameters = model.parameters();
+//! let names: Vec<&str> = parameters.iter().map(|(name, _)| name.as_str()).collect();
+//! assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
+//!
+//! // Four samples of three classes, and plain gradient descent.
+//! let inputs = ndarray::Array2::<f32>::eye(4).into_dyn();
+//! let labels = [0, 1, 2, 1];
+//! let mut tape = Tape::new();
+//! let mut losses = Vec::new();
+//! for _step in 0..50 {
+//!     model.zero_grad();
+//!     let x = tape.constant_copy(inputs.view());
+//!     let loss = loss::cross_entropy(model.forward(x), &labels, loss::Reduction::Mean);
+//!     loss.backward();
+//!     losses.push(loss.item());
+//!     for (_, parameter) in &parameters {
+//!         let (mut value, grad) = parameter.value_and_grad();
+//!         value.scaled_add(-0.5, &grad);
+//!     }
+//!     // One tape for the whole run: reset keeps its storage for the next step.
+//!     tape.reset();
+//! }
+//! assert!(losses[49] < 0.1 * losses[0]);
+//! ```
+//!
+//! # What is here
+//!
+//! - Layers, each a [`Module`]: [`Linear`], the activations [`ReLU`],
+//!   [`LeakyReLU`], [`Sigmoid`], [`Tanh`], [`GELU`], [`Softmax`] and
+//!   [`LogSoftmax`], [`Flatten`], [`Dropout`], [`LayerNorm`], [`BatchNorm1d`],
+//!   and [`Sequential`] to chain them.
+//! - [`init`]: zeros, constant, uniform, normal, Xavier and Kaiming
+//!   initialisers, with PyTorch's fans and gains.
+//! - [`loss`]: MSE, L1, Huber, smooth L1, cross-entropy, NLL and binary
+//!   cross-entropy, with PyTorch's definitions and a [`Reduction`].
+//! - [`metrics`]: predicted classes and accuracy.
+//!
+//! # Randomness
+//!
+//! Nothing here has a global RNG. Constructors that draw random numbers take
+//! one (`Linear::new(in, out, &mut rng)`), so one seed fixes a whole model's
+//! initial weights; [`Dropout`] owns a [`Generator`] seeded from yours.
+//!
+//! # Checkpoints
+//!
+//! A checkpoint saves, by name, [`Module::parameters`], [`Module::buffers`]
+//! (such as batch normalisation's running statistics: also [`Parameter`]
+//! handles, loaded with [`Parameter::set_value`]) and the state of each of
+//! [`Module::generators`] ([`Generator::state`], restored with
+//! [`Generator::set_state`]). Names are stable: they come from `visit`, not
+//! from memory addresses or creation order.
+
+mod activation;
+mod batch_norm;
+mod dropout;
+mod flatten;
+mod generator;
+pub mod init;
+mod layer_norm;
+mod linear;
+pub mod loss;
+pub mod metrics;
+mod module;
+mod sequential;
+
+pub use activation::{LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh, GELU};
+pub use batch_norm::{BatchNorm1d, BatchNormConfig};
+pub use descent_autograd::{Parameter, Reduction};
+pub use dropout::Dropout;
+pub use flatten::Flatten;
+pub use generator::Generator;
+pub use layer_norm::{LayerNorm, LayerNormConfig};
+pub use linear::Linear;
+pub use module::{Module, Visitor};
+pub use sequential::Sequential;

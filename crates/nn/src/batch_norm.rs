@@ -1,0 +1,223 @@
+//! `BatchNorm1d`: normalisation of each feature over the batch.
+
+use std::cell::Cell;
+
+use descent_autograd::{Parameter, Tensor, Var};
+
+use crate::{Module, Visitor};
+
+/// Options of [`BatchNorm1d`]; `Default` is PyTorch's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchNormConfig {
+    /// Added to the variance before the square root, for stability. Default 1e-5.
+    pub eps: f32,
+    /// The weight of each new batch in the running statistics,
+    /// `running = (1 - momentum) · running + momentum · batch`. `None` keeps
+    /// a cumulative average over all batches seen instead. Default `Some(0.1)`.
+    pub momentum: Option<f32>,
+    /// Whether to learn a per-feature scale `weight` (initially 1) and shift
+    /// `bias` (initially 0). Default true.
+    pub affine: bool,
+}
+
+impl Default for BatchNormConfig {
+    fn default() -> Self {
+        BatchNormConfig {
+            eps: 1e-5,
+            momentum: Some(0.1),
+            affine: true,
+        }
+    }
+}
+
+/// Batch normalisation of `[batch, features]` inputs, as PyTorch's
+/// `nn.BatchNorm1d(features)`:
+///
+/// `y = (x - mean) / √(var + eps) · weight + bias`, per feature.
+///
+/// In training mode `mean` and `var` are the batch's mean and biased variance,
+/// and each forward pass also moves the running statistics towards the batch's
+/// mean and *unbiased* variance (`n / (n-1)` times the biased one). In
+/// evaluation mode the running statistics are used instead, so the output of a
+/// sample does not depend on the rest of its batch.
+///
+/// Parameters are named `weight` and `bias`; the buffers `running_mean`
+/// (initially 0), `running_var` (initially 1) and `num_batches_tracked` (a
+/// 0-D count of training batches, exact up to 2²⁴) are listed by
+/// [`Module::buffers`] for checkpoints.
+pub struct BatchNorm1d {
+    features: usize,
+    eps: f32,
+    momentum: Option<f32>,
+    weight: Option<Parameter>,
+    bias: Option<Parameter>,
+    running_mean: Parameter,
+    running_var: Parameter,
+    num_batches_tracked: Parameter,
+    training: Cell<bool>,
+}
+
+impl BatchNorm1d {
+    /// Batch normalisation of `features` features, with PyTorch's defaults.
+    pub fn new(features: usize) -> Self {
+        BatchNorm1d::with_config(features, BatchNormConfig::default())
+    }
+
+    /// Batch normalisation with the given options.
+    ///
+    /// # Panics
+    /// If `momentum` is outside `[0, 1]`.
+    pub fn with_config(features: usize, config: BatchNormConfig) -> Self {
+        if let Some(momentum) = config.momentum {
+            assert!(
+                (0.0..=1.0).contains(&momentum),
+                "BatchNorm1d: momentum {momentum} is outside [0, 1]"
+            );
+        }
+        let affine = config.affine;
+        BatchNorm1d {
+            features,
+            eps: config.eps,
+            momentum: config.momentum,
+            weight: affine.then(|| Parameter::new(Tensor::ones(vec![features]))),
+            bias: affine.then(|| Parameter::new(Tensor::zeros(vec![features]))),
+            running_mean: Parameter::new(Tensor::zeros(vec![features])),
+            running_var: Parameter::new(Tensor::ones(vec![features])),
+            num_batches_tracked: Parameter::new(Tensor::zeros(vec![])),
+            training: Cell::new(true),
+        }
+    }
+
+    /// The per-feature scale, if the layer is affine.
+    pub fn weight(&self) -> Option<&Parameter> {
+        self.weight.as_ref()
+    }
+
+    /// The per-feature shift, if the layer is affine.
+    pub fn bias(&self) -> Option<&Parameter> {
+        self.bias.as_ref()
+    }
+
+    /// The running mean of each feature, `[features]`.
+    pub fn running_mean(&self) -> &Parameter {
+        &self.running_mean
+    }
+
+    /// The running unbiased variance of each feature, `[features]`.
+    pub fn running_var(&self) -> &Parameter {
+        &self.running_var
+    }
+
+    /// The number of training batches seen, as a 0-D tensor.
+    pub fn num_batches_tracked(&self) -> &Parameter {
+        &self.num_batches_tracked
+    }
+
+    /// Whether the layer is in training mode.
+    pub fn is_training(&self) -> bool {
+        self.training.get()
+    }
+
+    /// Moves the running statistics towards a batch of `batch` samples with
+    /// per-feature `mean` and biased `variance`.
+    fn update_running_statistics(&self, batch: usize, mean: &Tensor, variance: &Tensor) {
+        let mut count = self.num_batches_tracked.value_mut();
+        count.mapv_inplace(|n| n + 1.0);
+        let momentum = self
+            .momentum
+            .unwrap_or_else(|| 1.0 / count.iter().next().copied().unwrap_or(1.0));
+        let unbiased = batch as f32 / (batch - 1) as f32;
+        // `mean` and `variance` are [1, features]: their elements in logical
+        // order line up with the running statistics'.
+        for (running, &batch_mean) in self.running_mean.value_mut().iter_mut().zip(mean) {
+            *running = (1.0 - momentum) * *running + momentum * batch_mean;
+        }
+        for (running, &batch_variance) in self.running_var.value_mut().iter_mut().zip(variance) {
+            *running = (1.0 - momentum) * *running + momentum * batch_variance * unbiased;
+        }
+    }
+}
+
+impl Module for BatchNorm1d {
+    /// # Panics
+    /// If the input is not `[batch, features]`, or in training mode if the
+    /// batch has a single sample (its variance would be 0/0).
+    fn forward<'t>(&self, input: Var<'t>) -> Var<'t> {
+        let shape = input.shape();
+        assert!(
+            shape.len() == 2 && shape[1] == self.features,
+            "BatchNorm1d({}) got input of shape {shape:?}; expected [batch, {}]",
+            self.features,
+            self.features
+        );
+        let tape = input.tape();
+        let weight = self.weight.as_ref().map(|weight| tape.parameter(weight));
+        let bias = self.bias.as_ref().map(|bias| tape.parameter(bias));
+        if self.training.get() {
+            let batch = shape[0];
+            assert!(
+                batch > 1,
+                "BatchNorm1d({}) needs more than one sample per feature in training mode, \
+                 got input of shape {shape:?}",
+                self.features
+            );
+            let mean = input.mean_axis(0, true);
+            let centered = input - mean;
+            let variance = (centered * centered).mean_axis(0, true);
+            mean.with_value(|mean| {
+                variance
+                    .with_value(|variance| self.update_running_statistics(batch, mean, variance))
+            });
+            let normalized = centered / (variance + self.eps).sqrt();
+            match (weight, bias) {
+                (Some(weight), Some(bias)) => normalized * weight + bias,
+                _ => normalized,
+            }
+        } else {
+            // (x - μ) / σ · w + b folded into x · scale + shift: two passes over
+            // the batch instead of four, as PyTorch's inference kernel does.
+            let inverse_std = self
+                .running_var
+                .value()
+                .mapv(|variance| 1.0 / (variance + self.eps).sqrt());
+            let running_mean = tape.constant(self.running_mean.value().to_owned());
+            let inverse_std = tape.constant(inverse_std);
+            let (scale, shift) = match (weight, bias) {
+                (Some(weight), Some(bias)) => {
+                    let scale = weight * inverse_std;
+                    (scale, bias - running_mean * scale)
+                }
+                _ => (inverse_std, -(running_mean * inverse_std)),
+            };
+            input * scale + shift
+        }
+    }
+
+    fn visit(&self, visitor: &mut dyn Visitor) {
+        if let (Some(weight), Some(bias)) = (&self.weight, &self.bias) {
+            visitor.parameter("weight", weight);
+            visitor.parameter("bias", bias);
+        }
+        visitor.buffer("running_mean", &self.running_mean);
+        visitor.buffer("running_var", &self.running_var);
+        visitor.buffer("num_batches_tracked", &self.num_batches_tracked);
+    }
+
+    fn set_training(&self, training: bool) {
+        self.training.set(training);
+    }
+}
+
+impl std::fmt::Debug for BatchNorm1d {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "BatchNorm1d({}, eps: {}, momentum: {:?}, affine: {}, training: {})",
+            self.features,
+            self.eps,
+            self.momentum,
+            self.weight.is_some(),
+            self.training.get()
+        )
+    }
+}

@@ -1,0 +1,135 @@
+//! `Dropout`: zeroes random activations while training.
+
+use std::cell::{Cell, RefCell};
+
+use descent_autograd::{Tensor, Var};
+use rand::Rng;
+
+use crate::{Generator, Module, Visitor};
+
+/// Inverted dropout: in training mode each element is zeroed with probability
+/// `p` and the survivors are scaled by `1 / (1 - p)`, so that the expected
+/// output equals the input; in evaluation mode the layer is the identity.
+///
+/// The masks come from the layer's own [`Generator`], seeded at construction
+/// from your RNG or seed, never from a global one. It is listed by
+/// [`Module::generators`] under the name `generator`, so a checkpoint can save
+/// its state and a resumed run draws the same masks:
+///
+/// ```
+/// use descent_autograd::{Tape, Tensor};
+/// use descent_nn::{Dropout, Module};
+///
+/// let dropout = Dropout::from_seed(0.5, 7);
+/// let saved = dropout.generator().state();
+/// let tape = Tape::new();
+/// let x = tape.constant(Tensor::ones(vec![2, 8]));
+/// let first = dropout.forward(x).value();
+/// dropout.generator().set_state(saved);
+/// assert_eq!(dropout.forward(x).value(), first);
+/// ```
+pub struct Dropout {
+    probability: f32,
+    generator: Generator,
+    training: Cell<bool>,
+    /// The last mask, kept so that a steady training loop fills the same
+    /// storage every step instead of allocating.
+    mask: RefCell<Tensor>,
+}
+
+impl Dropout {
+    /// Dropout with probability `probability`, its generator seeded from `rng`.
+    ///
+    /// # Panics
+    /// If `probability` is outside `[0, 1]`.
+    pub fn new(probability: f32, rng: &mut impl Rng) -> Self {
+        Dropout::with_generator(probability, Generator::from_rng(rng))
+    }
+
+    /// Dropout with probability `probability`, its generator seeded with `seed`.
+    ///
+    /// # Panics
+    /// If `probability` is outside `[0, 1]`.
+    pub fn from_seed(probability: f32, seed: u64) -> Self {
+        Dropout::with_generator(probability, Generator::from_seed(seed))
+    }
+
+    /// Dropout drawing its masks from `generator`.
+    ///
+    /// # Panics
+    /// If `probability` is outside `[0, 1]`.
+    pub fn with_generator(probability: f32, generator: Generator) -> Self {
+        assert!(
+            (0.0..=1.0).contains(&probability),
+            "Dropout: probability {probability} is outside [0, 1]"
+        );
+        Dropout {
+            probability,
+            generator,
+            training: Cell::new(true),
+            mask: RefCell::new(Tensor::zeros(vec![0])),
+        }
+    }
+
+    /// The probability of zeroing an element.
+    pub fn probability(&self) -> f32 {
+        self.probability
+    }
+
+    /// The generator the masks are drawn from.
+    pub fn generator(&self) -> &Generator {
+        &self.generator
+    }
+
+    /// Whether the layer is in training mode.
+    pub fn is_training(&self) -> bool {
+        self.training.get()
+    }
+}
+
+impl Module for Dropout {
+    fn forward<'t>(&self, input: Var<'t>) -> Var<'t> {
+        if !self.training.get() || self.probability == 0.0 {
+            return input;
+        }
+        let shape = input.shape();
+        let mut mask = self.mask.borrow_mut();
+        if mask.shape() != shape.as_slice() {
+            *mask = Tensor::zeros(shape);
+        }
+        let probability = self.probability;
+        // With p = 1 every element is dropped, and 1/(1-p) would be infinite.
+        let keep_scale = if probability < 1.0 {
+            1.0 / (1.0 - probability)
+        } else {
+            0.0
+        };
+        self.generator.with_rng(|rng| {
+            for element in mask.iter_mut() {
+                *element = if rng.random::<f32>() < probability {
+                    0.0
+                } else {
+                    keep_scale
+                };
+            }
+        });
+        input * input.tape().constant_copy(mask.view())
+    }
+
+    fn visit(&self, visitor: &mut dyn Visitor) {
+        visitor.generator("generator", &self.generator);
+    }
+
+    fn set_training(&self, training: bool) {
+        self.training.set(training);
+    }
+}
+
+impl std::fmt::Debug for Dropout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dropout")
+            .field("probability", &self.probability)
+            .field("training", &self.training.get())
+            .finish()
+    }
+}

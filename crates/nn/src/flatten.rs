@@ -1,0 +1,32 @@
+//! `Flatten`: images and other multi-axis samples to feature vectors.
+
+use descent_autograd::Var;
+
+use crate::{Module, Visitor};
+
+/// Reshapes `[batch, d1, d2, …]` to `[batch, d1·d2·…]`, as PyTorch's
+/// `nn.Flatten()`: the step between `[batch, 28, 28]` images and a
+/// [`Linear`](crate::Linear) layer.
+///
+/// A 2-D input passes through unchanged, without a copy.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flatten;
+
+impl Module for Flatten {
+    /// # Panics
+    /// If the input has no axis besides the batch axis.
+    fn forward<'t>(&self, input: Var<'t>) -> Var<'t> {
+        let shape = input.shape();
+        assert!(
+            shape.len() >= 2,
+            "Flatten got input of shape {shape:?}; expected [batch, …] with at least 2 axes"
+        );
+        if shape.len() == 2 {
+            return input;
+        }
+        let features = shape[1..].iter().product();
+        input.reshape(&[shape[0], features])
+    }
+
+    fn visit(&self, _visitor: &mut dyn Visitor) {}
+}

@@ -1,0 +1,99 @@
+//! `Sequential`: a chain of modules, each feeding the next.
+
+use descent_autograd::Var;
+
+use crate::{Module, Visitor};
+
+/// Modules applied one after the other, as PyTorch's `nn.Sequential`.
+///
+/// Children are named by their position (`"0"`, `"1"`, …), so parameters are
+/// named `"0.weight"`, `"2.bias"` as in PyTorch, unless a name is given with
+/// [`Sequential::add_named_layer`].
+///
+/// ```
+/// use descent_nn::{Linear, Module, ReLU, Sequential};
+/// use rand::SeedableRng;
+/// use rand_chacha::ChaCha8Rng;
+///
+/// let mut rng = ChaCha8Rng::seed_from_u64(0);
+/// let model = Sequential::new()
+///     .add_layer(Linear::new(784, 128, &mut rng))
+///     .add_layer(ReLU)
+///     .add_layer(Linear::new(128, 10, &mut rng));
+/// let names: Vec<String> = model.parameters().into_iter().map(|(name, _)| name).collect();
+/// assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
+/// ```
+#[derive(Default)]
+pub struct Sequential {
+    layers: Vec<(String, Box<dyn Module>)>,
+}
+
+impl Sequential {
+    /// An empty chain: the identity.
+    pub fn new() -> Self {
+        Sequential::default()
+    }
+
+    /// The chain with `layer` appended, named by its position.
+    ///
+    /// # Panics
+    /// If an earlier layer was given that position as its name.
+    pub fn add_layer(self, layer: impl Module + 'static) -> Self {
+        let name = self.layers.len().to_string();
+        self.add_named_layer(name, layer)
+    }
+
+    /// The chain with `layer` appended under `name`, so that its parameters
+    /// are named `"{name}.weight"`.
+    ///
+    /// # Panics
+    /// If `name` is empty, contains a dot, or is taken by an earlier layer.
+    pub fn add_named_layer(
+        mut self,
+        name: impl Into<String>,
+        layer: impl Module + 'static,
+    ) -> Self {
+        let name = name.into();
+        assert!(
+            !name.is_empty() && !name.contains('.'),
+            "Sequential: layer name `{name}` must be non-empty and contain no dot"
+        );
+        assert!(
+            self.layers.iter().all(|(taken, _)| *taken != name),
+            "Sequential: the layer name `{name}` is already taken"
+        );
+        self.layers.push((name, Box::new(layer)));
+        self
+    }
+
+    /// The number of layers.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Whether the chain has no layers.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// The layers with their names, in order.
+    pub fn layers(&self) -> impl Iterator<Item = (&str, &dyn Module)> {
+        self.layers
+            .iter()
+            .map(|(name, layer)| (name.as_str(), layer.as_ref()))
+    }
+}
+
+impl Module for Sequential {
+    fn forward<'t>(&self, input: Var<'t>) -> Var<'t> {
+        self.layers
+            .iter()
+            .fold(input, |x, (_, layer)| layer.forward(x))
+    }
+
+    fn visit(&self, visitor: &mut dyn Visitor) {
+        for (name, layer) in &self.layers {
+            visitor.module(name, layer.as_ref());
+        }
+    }
+}
