@@ -2,12 +2,11 @@
 //! running RMS of gradients.
 
 use descent_autograd::Parameter;
-use ndarray::Zip;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OptimizerError;
 use crate::optimizer::{
-    ensure, zip_for_each, HyperParameters, Optimizer, OptimizerKind, OptimizerState, SlotTable,
+    elementwise, ensure, HyperParameters, Optimizer, OptimizerKind, OptimizerState, SlotTable,
 };
 
 const BUFFERS: [&str; 2] = ["square_avg", "acc_delta"];
@@ -145,7 +144,6 @@ impl Optimizer for Adadelta {
 
         for (name, param) in params {
             let (mut value, grad) = param.value_and_grad();
-            let len = value.len();
             let slot = self
                 .slots
                 .slot(OptimizerKind::Adadelta, name, value.shape(), &[0.0, 0.0]);
@@ -153,13 +151,11 @@ impl Optimizer for Adadelta {
             let [square_avg, acc_delta] = &mut slot.buffers[..] else {
                 unreachable!("SlotTable::slot checked the buffer count");
             };
-            zip_for_each!(
-                len,
-                Zip::from(&mut *value)
-                    .and(&*grad)
-                    .and(square_avg)
-                    .and(acc_delta),
-                |p: &mut f32, &g: &f32, v: &mut f32, u: &mut f32| {
+            elementwise!(
+                &mut value,
+                &grad,
+                [square_avg, acc_delta],
+                |p: &mut f32, g: f32, v: &mut f32, u: &mut f32| {
                     let g = if decay { g + weight_decay * *p } else { g };
                     *v = *v * rho + one_minus_rho * g * g;
                     let std = (*v + eps).sqrt();

@@ -1,12 +1,11 @@
 //! Adagrad: per-coordinate step sizes from the running sum of squared gradients.
 
 use descent_autograd::Parameter;
-use ndarray::Zip;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OptimizerError;
 use crate::optimizer::{
-    ensure, zip_for_each, HyperParameters, Optimizer, OptimizerKind, OptimizerState, SlotTable,
+    elementwise, ensure, HyperParameters, Optimizer, OptimizerKind, OptimizerState, SlotTable,
 };
 
 const BUFFERS: [&str; 1] = ["sum"];
@@ -156,17 +155,18 @@ impl Optimizer for Adagrad {
 
         for (name, param) in params {
             let (mut value, grad) = param.value_and_grad();
-            let len = value.len();
             let slot = self
                 .slots
                 .slot(OptimizerKind::Adagrad, name, value.shape(), &initial);
             slot.step += 1;
             let decayed_lr = config.lr / (1.0 + (slot.step - 1) as f64 * config.lr_decay);
             let neg_lr = (-decayed_lr) as f32;
-            zip_for_each!(
-                len,
-                Zip::from(&mut *value).and(&*grad).and(&mut slot.buffers[0]),
-                |p: &mut f32, &g: &f32, s: &mut f32| {
+            let sum = &mut slot.buffers[0];
+            elementwise!(
+                &mut value,
+                &grad,
+                [sum],
+                |p: &mut f32, g: f32, s: &mut f32| {
                     let g = if decay { g + weight_decay * *p } else { g };
                     *s += g * g;
                     let std = s.sqrt() + eps;

@@ -5,13 +5,11 @@
 //! enters and in its default.
 
 use descent_autograd::Parameter;
-use ndarray::Zip;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OptimizerError;
 use crate::optimizer::{
-    ensure, lerp, zip_for_each, HyperParameters, Optimizer, OptimizerKind, OptimizerState,
-    SlotTable,
+    elementwise, ensure, lerp, HyperParameters, Optimizer, OptimizerKind, OptimizerState, SlotTable,
 };
 
 const BUFFERS: [&str; 2] = ["exp_avg", "exp_avg_sq"];
@@ -162,18 +160,22 @@ fn adam_step(
     let zeros = [0.0; 3];
     let buffer_count = buffer_names(amsgrad).len();
 
-    let moments = move |p: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
-        let g = if l2 { g + l2_factor * *p } else { g };
-        if decoupled {
-            *p *= shrink;
-        }
+    // Returns the parameter after decoupled decay; storing it only once, at
+    // the end of the kernel, keeps the loop free of conditional stores so it
+    // vectorises.
+    let moments = move |p: f32, g: f32, m: &mut f32, v: &mut f32| -> f32 {
+        let g = if l2 { g + l2_factor * p } else { g };
         *m = lerp(*m, g, one_minus_beta1);
         *v = *v * beta2_f32 + one_minus_beta2 * g * g;
+        if decoupled {
+            p * shrink
+        } else {
+            p
+        }
     };
 
     for (name, param) in params {
         let (mut value, grad) = param.value_and_grad();
-        let len = value.len();
         let slot = slots.slot(kind, name, value.shape(), &zeros[..buffer_count]);
         slot.step += 1;
         // PyTorch computes the bias corrections in double precision from the
@@ -184,22 +186,23 @@ fn adam_step(
         let neg_step_size = (-(lr / bias_correction1)) as f32;
         let bias_correction2_sqrt = bias_correction2.powf(0.5) as f32;
 
-        let zip = Zip::from(&mut *value).and(&*grad);
         match &mut slot.buffers[..] {
-            [exp_avg, exp_avg_sq] => zip_for_each!(
-                len,
-                zip.and(exp_avg).and(exp_avg_sq),
-                |p: &mut f32, &g: &f32, m: &mut f32, v: &mut f32| {
-                    moments(p, g, m, v);
+            [exp_avg, exp_avg_sq] => elementwise!(
+                &mut value,
+                &grad,
+                [exp_avg, exp_avg_sq],
+                |p: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
+                    let decayed = moments(*p, g, m, v);
                     let denom = v.sqrt() / bias_correction2_sqrt + eps_f32;
-                    *p += neg_step_size * *m / denom;
+                    *p = decayed + neg_step_size * *m / denom;
                 }
             ),
-            [exp_avg, exp_avg_sq, max_exp_avg_sq] => zip_for_each!(
-                len,
-                zip.and(exp_avg).and(exp_avg_sq).and(max_exp_avg_sq),
-                |p: &mut f32, &g: &f32, m: &mut f32, v: &mut f32, v_max: &mut f32| {
-                    moments(p, g, m, v);
+            [exp_avg, exp_avg_sq, max_exp_avg_sq] => elementwise!(
+                &mut value,
+                &grad,
+                [exp_avg, exp_avg_sq, max_exp_avg_sq],
+                |p: &mut f32, g: f32, m: &mut f32, v: &mut f32, v_max: &mut f32| {
+                    let decayed = moments(*p, g, m, v);
                     // torch.maximum: NaN wins, so a diverged run stays visible.
                     *v_max = if v.is_nan() || *v > *v_max {
                         *v
@@ -207,7 +210,7 @@ fn adam_step(
                         *v_max
                     };
                     let denom = v_max.sqrt() / bias_correction2_sqrt + eps_f32;
-                    *p += neg_step_size * *m / denom;
+                    *p = decayed + neg_step_size * *m / denom;
                 }
             ),
             _ => unreachable!("SlotTable::slot checked the buffer count"),

@@ -2,11 +2,10 @@
 //! `torch.nn.utils.clip_grad_norm_` and `torch.nn.utils.clip_grad_value_`.
 
 use descent_autograd::{Parameter, Tensor};
-use ndarray::Zip;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::optimizer::{zip_for_each, PARALLEL_THRESHOLD};
+use crate::optimizer::{update_in_place, PARALLEL_THRESHOLD};
 
 /// Added to the total norm before dividing by it, as in PyTorch, so that
 /// all-zero gradients give a finite clipping coefficient.
@@ -86,9 +85,7 @@ pub fn clip_grad_norm_with(
     let coefficient = if coefficient > 1.0 { 1.0 } else { coefficient };
     if coefficient != 1.0 {
         for (_, param) in params {
-            let mut grad = param.grad_mut();
-            let len = grad.len();
-            zip_for_each!(len, Zip::from(&mut *grad), |g: &mut f32| *g *= coefficient);
+            update_in_place(&mut param.grad_mut(), |g| *g *= coefficient);
         }
     }
     total_norm
@@ -99,10 +96,8 @@ pub fn clip_grad_norm_with(
 pub fn clip_grad_value(params: &[(String, Parameter)], clip_value: f32) {
     let (low, high) = (-clip_value, clip_value);
     for (_, param) in params {
-        let mut grad = param.grad_mut();
-        let len = grad.len();
         // min(max(g, low), high), the order torch.clamp uses.
-        zip_for_each!(len, Zip::from(&mut *grad), |g: &mut f32| {
+        update_in_place(&mut param.grad_mut(), |g| {
             let raised = if *g < low { low } else { *g };
             *g = if raised > high { high } else { raised };
         });

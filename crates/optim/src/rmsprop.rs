@@ -1,13 +1,11 @@
 //! RMSprop: gradients divided by a running root-mean-square of recent gradients.
 
 use descent_autograd::Parameter;
-use ndarray::Zip;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OptimizerError;
 use crate::optimizer::{
-    ensure, lerp, zip_for_each, HyperParameters, Optimizer, OptimizerKind, OptimizerState,
-    SlotTable,
+    elementwise, ensure, lerp, HyperParameters, Optimizer, OptimizerKind, OptimizerState, SlotTable,
 };
 
 /// [`RmsProp`]'s hyper-parameters. `Default` gives `torch.optim.RMSprop`'s
@@ -194,7 +192,6 @@ impl Optimizer for RmsProp {
 
         for (name, param) in params {
             let (mut value, grad) = param.value_and_grad();
-            let len = value.len();
             let slot = self.slots.slot(
                 OptimizerKind::RmsProp,
                 name,
@@ -202,40 +199,43 @@ impl Optimizer for RmsProp {
                 &zeros[..buffer_count],
             );
             slot.step += 1;
-            let zip = Zip::from(&mut *value).and(&*grad);
             match (&mut slot.buffers[..], config.momentum > 0.0) {
-                ([square_avg], _) => zip_for_each!(
-                    len,
-                    zip.and(square_avg),
-                    |p: &mut f32, &g: &f32, v: &mut f32| {
+                ([square_avg], _) => elementwise!(
+                    &mut value,
+                    &grad,
+                    [square_avg],
+                    |p: &mut f32, g: f32, v: &mut f32| {
                         let g = decayed(g, *p);
                         update_square_avg(v, g);
                         *p += neg_lr * g / (v.sqrt() + eps);
                     }
                 ),
-                ([square_avg, momentum_buffer], true) => zip_for_each!(
-                    len,
-                    zip.and(square_avg).and(momentum_buffer),
-                    |p: &mut f32, &g: &f32, v: &mut f32, b: &mut f32| {
+                ([square_avg, momentum_buffer], true) => elementwise!(
+                    &mut value,
+                    &grad,
+                    [square_avg, momentum_buffer],
+                    |p: &mut f32, g: f32, v: &mut f32, b: &mut f32| {
                         let g = decayed(g, *p);
                         update_square_avg(v, g);
                         *b = *b * momentum + g / (v.sqrt() + eps);
                         *p += neg_lr * *b;
                     }
                 ),
-                ([square_avg, grad_avg], false) => zip_for_each!(
-                    len,
-                    zip.and(square_avg).and(grad_avg),
-                    |p: &mut f32, &g: &f32, v: &mut f32, a: &mut f32| {
+                ([square_avg, grad_avg], false) => elementwise!(
+                    &mut value,
+                    &grad,
+                    [square_avg, grad_avg],
+                    |p: &mut f32, g: f32, v: &mut f32, a: &mut f32| {
                         let g = decayed(g, *p);
                         update_square_avg(v, g);
                         *p += neg_lr * g / centered_rms(*v, a, g);
                     }
                 ),
-                ([square_avg, momentum_buffer, grad_avg], _) => zip_for_each!(
-                    len,
-                    zip.and(square_avg).and(momentum_buffer).and(grad_avg),
-                    |p: &mut f32, &g: &f32, v: &mut f32, b: &mut f32, a: &mut f32| {
+                ([square_avg, momentum_buffer, grad_avg], _) => elementwise!(
+                    &mut value,
+                    &grad,
+                    [square_avg, momentum_buffer, grad_avg],
+                    |p: &mut f32, g: f32, v: &mut f32, b: &mut f32, a: &mut f32| {
                         let g = decayed(g, *p);
                         update_square_avg(v, g);
                         *b = *b * momentum + g / centered_rms(*v, a, g);

@@ -2,12 +2,11 @@
 //! momentum and L2 weight decay.
 
 use descent_autograd::Parameter;
-use ndarray::Zip;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OptimizerError;
 use crate::optimizer::{
-    ensure, zip_for_each, HyperParameters, Optimizer, OptimizerKind, OptimizerState, SlotTable,
+    elementwise, ensure, HyperParameters, Optimizer, OptimizerKind, OptimizerState, SlotTable,
 };
 
 const BUFFERS: [&str; 1] = ["momentum_buffer"];
@@ -183,16 +182,11 @@ impl Optimizer for Sgd {
 
         for (name, param) in params {
             let (mut value, grad) = param.value_and_grad();
-            let len = value.len();
             if self.config.momentum == 0.0 {
-                zip_for_each!(
-                    len,
-                    Zip::from(&mut *value).and(&*grad),
-                    |p: &mut f32, &g: &f32| {
-                        let g = if decay { g + weight_decay * *p } else { g };
-                        *p += neg_lr * g;
-                    }
-                );
+                elementwise!(&mut value, &grad, [], |p: &mut f32, g: f32| {
+                    let g = if decay { g + weight_decay * *p } else { g };
+                    *p += neg_lr * g;
+                });
                 continue;
             }
             let slot = self
@@ -201,10 +195,11 @@ impl Optimizer for Sgd {
             let first = slot.step == 0;
             slot.step += 1;
             let buffer = &mut slot.buffers[0];
-            zip_for_each!(
-                len,
-                Zip::from(&mut *value).and(&*grad).and(buffer),
-                |p: &mut f32, &g: &f32, b: &mut f32| {
+            elementwise!(
+                &mut value,
+                &grad,
+                [buffer],
+                |p: &mut f32, g: f32, b: &mut f32| {
                     let g = if decay { g + weight_decay * *p } else { g };
                     *b = if first {
                         g

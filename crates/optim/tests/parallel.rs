@@ -1,12 +1,15 @@
 //! Results do not depend on how the work is split: large parameters (updated
 //! in parallel) give bit-identical results with 1 or 3 rayon threads, and the
-//! same as the sequential path on the same values cut into small parameters.
+//! same as the sequential path on the same values cut into small parameters;
+//! and a parameter stored column-major (which takes the `ndarray::Zip` path
+//! instead of the slice path) gets the same updates as a row-major one.
 
 mod common;
 
 use common::configured;
 use descent_autograd::{Parameter, Tensor};
 use descent_optim::{clip_grad_norm, grad_norm, NormType};
+use ndarray::{IxDyn, ShapeBuilder};
 
 const ROWS: usize = 300;
 const COLS: usize = 400; // 120 000 elements, well above the 2^15 threshold
@@ -41,14 +44,6 @@ fn run(params: &[(String, Parameter)], optimizer_index: usize) -> Vec<u32> {
         .collect()
 }
 
-fn one_large_parameter() -> Vec<(String, Parameter)> {
-    let values = (0..ROWS * COLS).map(initial_value).collect();
-    vec![(
-        "large".to_string(),
-        Parameter::new(Tensor::from_shape_vec(vec![ROWS, COLS], values).unwrap()),
-    )]
-}
-
 fn many_small_parameters() -> Vec<(String, Parameter)> {
     (0..ROWS)
         .map(|row| {
@@ -59,6 +54,40 @@ fn many_small_parameters() -> Vec<(String, Parameter)> {
             )
         })
         .collect()
+}
+
+/// The same logical values as [`row_major_parameter`],
+/// stored column-major: its gradient and buffers are row-major, so the update
+/// cannot walk them as one slice.
+fn column_major_parameter(rows: usize) -> Vec<(String, Parameter)> {
+    let mut values = vec![0.0; rows * COLS];
+    for r in 0..rows {
+        for c in 0..COLS {
+            values[c * rows + r] = initial_value(r * COLS + c);
+        }
+    }
+    let value = Tensor::from_shape_vec(IxDyn(&[rows, COLS]).f(), values).unwrap();
+    assert!(!value.is_standard_layout());
+    vec![("large".to_string(), Parameter::new(value))]
+}
+
+fn row_major_parameter(rows: usize) -> Vec<(String, Parameter)> {
+    let values = (0..rows * COLS).map(initial_value).collect();
+    vec![(
+        "large".to_string(),
+        Parameter::new(Tensor::from_shape_vec(vec![rows, COLS], values).unwrap()),
+    )]
+}
+
+#[test]
+fn optimizer_updates_do_not_depend_on_memory_layout() {
+    for rows in [3, ROWS] {
+        for (index, (label, _)) in configured().iter().enumerate() {
+            let row_major = run(&row_major_parameter(rows), index);
+            let column_major = run(&column_major_parameter(rows), index);
+            assert!(row_major == column_major, "{label}: {rows} rows");
+        }
+    }
 }
 
 fn in_pool<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> T {
@@ -72,8 +101,8 @@ fn in_pool<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> T {
 #[test]
 fn optimizer_updates_do_not_depend_on_threads_or_splitting() {
     for (index, (label, _)) in configured().iter().enumerate() {
-        let single = in_pool(1, || run(&one_large_parameter(), index));
-        let three = in_pool(3, || run(&one_large_parameter(), index));
+        let single = in_pool(1, || run(&row_major_parameter(ROWS), index));
+        let three = in_pool(3, || run(&row_major_parameter(ROWS), index));
         assert!(single == three, "{label}: 1 thread vs 3 threads");
         let sequential = run(&many_small_parameters(), index);
         assert!(single == sequential, "{label}: parallel vs sequential path");
@@ -88,7 +117,7 @@ fn optimizer_updates_do_not_depend_on_threads_or_splitting() {
 fn gradient_norms_do_not_depend_on_threads() {
     let norms = |threads: usize| {
         in_pool(threads, || {
-            let params = one_large_parameter();
+            let params = row_major_parameter(ROWS);
             for (_, p) in &params {
                 let value = p.value().clone();
                 for (i, (g, &v)) in p.grad_mut().iter_mut().zip(value.iter()).enumerate() {
