@@ -85,6 +85,8 @@
 //! assert_eq!(restored.learning_rate(), optimizer.learning_rate());
 //! ```
 
+#![warn(missing_docs)]
+
 mod adadelta;
 mod adagrad;
 mod adam;
