@@ -9,3 +9,5 @@ pub use descent_autograd as autograd;
 pub use descent_data as data;
 pub use descent_nn as nn;
 pub use descent_optim as optim;
+
+pub mod training;

@@ -1,0 +1,193 @@
+//! The classification training loop: the MNIST example, the throughput
+//! benchmark and the tests all run this code.
+//!
+//! One step is: copy the batch onto the tape, forward, cross-entropy, backward,
+//! optimizer step, zero the gradients, reset the tape. The tape, the batch
+//! buffers and the optimizer's state are reused from step to step, so a steady
+//! loop allocates nothing.
+
+use std::time::Instant;
+
+use descent_autograd::{Parameter, Reduction, Tape};
+use descent_data::{Batch, DataLoader, Dataset};
+use descent_nn::metrics::count_correct;
+use descent_nn::{Linear, Module, ReLU, Sequential};
+use descent_optim::Optimizer;
+use ndarray::s;
+use rand::Rng;
+
+/// A multi-layer perceptron: `Linear → ReLU` for each hidden width, then a
+/// final `Linear` to `outputs` scores. Layers are named `fc1`, `relu1`, `fc2`, …
+/// so parameters read `fc1.weight`, `fc1.bias`, ….
+pub fn mlp(inputs: usize, hidden: &[usize], outputs: usize, rng: &mut impl Rng) -> Sequential {
+    let mut model = Sequential::new();
+    let mut width = inputs;
+    for (i, &next) in hidden.iter().enumerate() {
+        model = model
+            .add_named_layer(format!("fc{}", i + 1), Linear::new(width, next, rng))
+            .add_named_layer(format!("relu{}", i + 1), ReLU);
+        width = next;
+    }
+    model.add_named_layer(
+        format!("fc{}", hidden.len() + 1),
+        Linear::new(width, outputs, rng),
+    )
+}
+
+/// What one optimizer step saw.
+#[derive(Clone, Copy, Debug)]
+pub struct StepReport {
+    /// The batch's mean cross-entropy before the step.
+    pub loss: f32,
+    /// The number of samples in the batch.
+    pub samples: usize,
+}
+
+/// What one pass over the training data saw.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EpochReport {
+    /// Mean cross-entropy over the epoch's samples, before each step.
+    pub loss: f64,
+    /// Samples trained on.
+    pub samples: usize,
+    /// Optimizer steps taken.
+    pub steps: usize,
+    /// Wall-clock time of the epoch.
+    pub seconds: f64,
+}
+
+impl EpochReport {
+    /// Training throughput.
+    pub fn samples_per_second(&self) -> f64 {
+        self.samples as f64 / self.seconds.max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Loss and accuracy on a held-out set.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Evaluation {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Fraction of samples whose highest score is their label.
+    pub accuracy: f64,
+}
+
+/// Reusable buffers of a training loop: the tape and the batch.
+#[derive(Default)]
+pub struct Workspace {
+    /// The tape each step records on, reset after every step.
+    pub tape: Tape,
+    /// The batch the loader fills.
+    pub batch: Batch,
+}
+
+/// Trains `model` on the rest of the loader's current epoch, calling
+/// `after_step` after every optimizer step.
+///
+/// `parameters` is `model.parameters()`, taken once by the caller so that the
+/// loop does not rebuild the list every step. The loop ends when the loader
+/// finishes its epoch (it has then moved to the next one), or early when
+/// `after_step` returns `false` — for a run stopped mid-epoch, whose loader
+/// state a checkpoint can save and resume.
+pub fn train_epoch(
+    model: &dyn Module,
+    parameters: &[(String, Parameter)],
+    optimizer: &mut dyn Optimizer,
+    loader: &mut DataLoader,
+    dataset: &Dataset,
+    workspace: &mut Workspace,
+    mut after_step: impl FnMut(StepReport) -> bool,
+) -> EpochReport {
+    let start = Instant::now();
+    let mut report = EpochReport::default();
+    let mut loss_sum = 0.0f64;
+    model.set_training(true);
+    while loader.next_batch(dataset, &mut workspace.batch) {
+        let step = train_step(model, parameters, optimizer, workspace);
+        loss_sum += step.loss as f64 * step.samples as f64;
+        report.samples += step.samples;
+        report.steps += 1;
+        if !after_step(step) {
+            break;
+        }
+    }
+    report.loss = loss_sum / report.samples.max(1) as f64;
+    report.seconds = start.elapsed().as_secs_f64();
+    report
+}
+
+/// One optimizer step on the batch in `workspace`.
+pub fn train_step(
+    model: &dyn Module,
+    parameters: &[(String, Parameter)],
+    optimizer: &mut dyn Optimizer,
+    workspace: &mut Workspace,
+) -> StepReport {
+    let batch = &workspace.batch;
+    let loss = {
+        let tape = &workspace.tape;
+        let images = tape.constant_copy(batch.images().view().into_dyn());
+        let loss = model.forward(images).cross_entropy(batch.labels());
+        loss.backward();
+        loss.item()
+    };
+    optimizer.step(parameters);
+    optimizer.zero_grad(parameters);
+    workspace.tape.reset();
+    StepReport {
+        loss,
+        samples: batch.len(),
+    }
+}
+
+/// Mean cross-entropy and accuracy of `model` on `dataset`, in evaluation mode
+/// and without recording gradients, `batch_size` samples at a time.
+///
+/// The model is left in training mode.
+pub fn evaluate(
+    model: &dyn Module,
+    dataset: &Dataset,
+    batch_size: usize,
+    tape: &mut Tape,
+) -> Evaluation {
+    assert!(batch_size > 0, "evaluate: batch_size must be positive");
+    model.set_training(false);
+    tape.set_grad_enabled(false);
+    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+    let images = dataset.images();
+    let labels = dataset.labels();
+    for start in (0..dataset.len()).step_by(batch_size) {
+        let end = (start + batch_size).min(dataset.len());
+        {
+            let x = tape.constant_copy(images.slice(s![start..end, ..]).into_dyn());
+            let logits = model.forward(x);
+            let targets = &labels[start..end];
+            let loss = logits.cross_entropy_with(targets, 0.0, Reduction::Sum);
+            loss_sum += loss.item() as f64;
+            correct += logits.with_value(|scores| count_correct(scores, targets));
+        }
+        tape.reset();
+    }
+    tape.set_grad_enabled(true);
+    model.set_training(true);
+    let n = dataset.len().max(1) as f64;
+    Evaluation {
+        loss: loss_sum / n,
+        accuracy: correct as f64 / n,
+    }
+}
+
+/// The number of scalar parameters of a model.
+pub fn parameter_count(parameters: &[(String, Parameter)]) -> usize {
+    parameters.iter().map(|(_, p)| p.len()).sum()
+}
+
+/// A short description of a model's parameters, `name [shape]` per line: the
+/// architecture a checkpoint records.
+pub fn describe(parameters: &[(String, Parameter)]) -> String {
+    parameters
+        .iter()
+        .map(|(name, p)| format!("{name} {:?}", p.shape()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
