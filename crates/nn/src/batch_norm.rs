@@ -143,23 +143,25 @@ impl Module for BatchNorm1d {
     /// If the input is not `[batch, features]`, or in training mode if the
     /// batch has a single sample (its variance would be 0/0).
     fn forward<'t>(&self, input: Var<'t>) -> Var<'t> {
-        let shape = input.shape();
+        let fits = input.with_value(|x| x.ndim() == 2 && x.shape()[1] == self.features);
         assert!(
-            shape.len() == 2 && shape[1] == self.features,
-            "BatchNorm1d({}) got input of shape {shape:?}; expected [batch, {}]",
+            fits,
+            "BatchNorm1d({}) got input of shape {:?}; expected [batch, {}]",
             self.features,
+            input.shape(),
             self.features
         );
         let tape = input.tape();
         let weight = self.weight.as_ref().map(|weight| tape.parameter(weight));
         let bias = self.bias.as_ref().map(|bias| tape.parameter(bias));
         if self.training.get() {
-            let batch = shape[0];
+            let batch = input.with_value(|x| x.shape()[0]);
             assert!(
                 batch > 1,
                 "BatchNorm1d({}) needs more than one sample per feature in training mode, \
-                 got input of shape {shape:?}",
-                self.features
+                 got input of shape {:?}",
+                self.features,
+                input.shape()
             );
             let mean = input.mean_axis(0, true);
             let centered = input - mean;
@@ -168,26 +170,27 @@ impl Module for BatchNorm1d {
                 variance
                     .with_value(|variance| self.update_running_statistics(batch, mean, variance))
             });
-            let normalized = centered / (variance + self.eps).sqrt();
+            // The scale is folded per feature first, so the batch sees one
+            // multiplication instead of a division and a multiplication.
+            let inverse_std = 1.0 / (variance + self.eps).sqrt();
             match (weight, bias) {
-                (Some(weight), Some(bias)) => normalized * weight + bias,
-                _ => normalized,
+                (Some(weight), Some(bias)) => centered * (weight * inverse_std) + bias,
+                _ => centered * inverse_std,
             }
         } else {
             // (x - μ) / σ · w + b folded into x · scale + shift: two passes over
             // the batch instead of four, as PyTorch's inference kernel does.
-            let inverse_std = self
-                .running_var
-                .value()
-                .mapv(|variance| 1.0 / (variance + self.eps).sqrt());
-            let running_mean = tape.constant(self.running_mean.value().to_owned());
-            let inverse_std = tape.constant(inverse_std);
-            let (scale, shift) = match (weight, bias) {
-                (Some(weight), Some(bias)) => {
-                    let scale = weight * inverse_std;
-                    (scale, bias - running_mean * scale)
-                }
-                _ => (inverse_std, -(running_mean * inverse_std)),
+            // The per-feature ops are on the tape too, so they reuse its storage.
+            let running_mean = tape.constant_copy(self.running_mean.value().view());
+            let running_var = tape.constant_copy(self.running_var.value().view());
+            let inverse_std = 1.0 / (running_var + self.eps).sqrt();
+            let scale = match weight {
+                Some(weight) => weight * inverse_std,
+                None => inverse_std,
+            };
+            let shift = match bias {
+                Some(bias) => bias - running_mean * scale,
+                None => -(running_mean * scale),
             };
             input * scale + shift
         }

@@ -92,10 +92,9 @@ impl Module for Dropout {
         if !self.training.get() || self.probability == 0.0 {
             return input;
         }
-        let shape = input.shape();
         let mut mask = self.mask.borrow_mut();
-        if mask.shape() != shape.as_slice() {
-            *mask = Tensor::zeros(shape);
+        if !input.with_value(|x| x.shape() == mask.shape()) {
+            *mask = Tensor::zeros(input.shape());
         }
         let probability = self.probability;
         // With p = 1 every element is dropped, and 1/(1-p) would be infinite.

@@ -71,17 +71,18 @@ impl Module for LayerNorm {
     /// # Panics
     /// If the input's last axis is not `features` long.
     fn forward<'t>(&self, input: Var<'t>) -> Var<'t> {
-        let shape = input.shape();
+        let fits = input.with_value(|x| x.shape().last() == Some(&self.features));
         assert!(
-            shape.last() == Some(&self.features),
-            "LayerNorm({}) got input of shape {shape:?}; expected […, {}]",
+            fits,
+            "LayerNorm({}) got input of shape {:?}; expected […, {}]",
             self.features,
+            input.shape(),
             self.features
         );
-        let last = shape.len() - 1;
+        let last = input.ndim() - 1;
         let centered = input - input.mean_axis(last, true);
         let variance = (centered * centered).mean_axis(last, true);
-        let normalized = centered / (variance + self.eps).sqrt();
+        let normalized = centered * (1.0 / (variance + self.eps).sqrt());
         let tape = input.tape();
         match (&self.weight, &self.bias) {
             (Some(weight), Some(bias)) => {

@@ -103,12 +103,13 @@ impl Module for Linear {
     /// # Panics
     /// If the input is not `[batch, in_features]`.
     fn forward<'t>(&self, input: Var<'t>) -> Var<'t> {
-        let shape = input.shape();
+        let fits = input.with_value(|x| x.ndim() == 2 && x.shape()[1] == self.in_features);
         assert!(
-            shape.len() == 2 && shape[1] == self.in_features,
-            "Linear({} → {}) got input of shape {shape:?}; expected [batch, {}]",
+            fits,
+            "Linear({} → {}) got input of shape {:?}; expected [batch, {}]",
             self.in_features,
             self.out_features,
+            input.shape(),
             self.in_features
         );
         let tape = input.tape();

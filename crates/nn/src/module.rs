@@ -124,9 +124,18 @@ pub trait Module {
 
     /// Sets the gradient of every parameter to zero.
     fn zero_grad(&self) {
-        for (_, parameter) in self.parameters() {
-            parameter.zero_grad();
+        // A walk of its own rather than `parameters()`: called every step, it
+        // should not build the names.
+        struct ZeroGrad;
+        impl Visitor for ZeroGrad {
+            fn parameter(&mut self, _name: &str, parameter: &Parameter) {
+                parameter.zero_grad();
+            }
+            fn module(&mut self, _name: &str, module: &dyn Module) {
+                module.visit(self);
+            }
         }
+        self.visit(&mut ZeroGrad);
     }
 }
 

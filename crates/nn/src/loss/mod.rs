@@ -48,32 +48,36 @@ fn reduce(losses: Var<'_>, reduction: Reduction) -> Var<'_> {
 
 /// Panics unless `prediction` and `target` have the same shape.
 fn check_same_shape(loss: &str, prediction: &Var<'_>, target: &Var<'_>) {
-    let (prediction, target) = (prediction.shape(), target.shape());
-    assert_eq!(
-        prediction, target,
-        "{loss}: prediction of shape {prediction:?} and target of shape {target:?} differ; \
-         they must have the same shape"
+    let same = prediction.with_value(|p| target.with_value(|t| p.shape() == t.shape()));
+    assert!(
+        same,
+        "{loss}: prediction of shape {:?} and target of shape {:?} differ; \
+         they must have the same shape",
+        prediction.shape(),
+        target.shape()
     );
 }
 
 /// Panics unless `logits` is `[batch, classes]` and `targets` holds one valid
 /// class index per row.
 fn check_class_targets(loss: &str, logits: &Var<'_>, targets: &[usize]) {
-    let shape = logits.shape();
-    assert!(
-        shape.len() == 2,
-        "{loss}: expects input of shape [batch, classes], got {shape:?}"
-    );
-    let (batch, classes) = (shape[0], shape[1]);
-    assert!(
-        targets.len() == batch,
-        "{loss}: {} labels for input of shape {shape:?}; needs one per sample ({batch})",
-        targets.len()
-    );
-    if let Some((position, &class)) = targets.iter().enumerate().find(|(_, &c)| c >= classes) {
-        panic!(
-            "{loss}: label {class} at position {position} is out of range for input of \
-             shape {shape:?} ({classes} classes)"
+    logits.with_value(|logits| {
+        let shape = logits.shape();
+        assert!(
+            shape.len() == 2,
+            "{loss}: expects input of shape [batch, classes], got {shape:?}"
         );
-    }
+        let (batch, classes) = (shape[0], shape[1]);
+        assert!(
+            targets.len() == batch,
+            "{loss}: {} labels for input of shape {shape:?}; needs one per sample ({batch})",
+            targets.len()
+        );
+        if let Some((position, &class)) = targets.iter().enumerate().find(|(_, &c)| c >= classes) {
+            panic!(
+                "{loss}: label {class} at position {position} is out of range for input of \
+                 shape {shape:?} ({classes} classes)"
+            );
+        }
+    });
 }
