@@ -95,6 +95,8 @@
 //! [`Generator::set_state`]). Names are stable: they come from `visit`, not
 //! from memory addresses or creation order.
 
+#![warn(missing_docs)]
+
 mod activation;
 mod batch_norm;
 mod dropout;
