@@ -10,4 +10,5 @@ pub use descent_data as data;
 pub use descent_nn as nn;
 pub use descent_optim as optim;
 
+pub mod checkpoint;
 pub mod training;

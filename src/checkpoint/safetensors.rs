@@ -1,0 +1,151 @@
+//! Model weights as safetensors, the format PyTorch, candle and the Hugging
+//! Face hub exchange: a JSON header of names, dtypes, shapes and offsets, then
+//! the raw little-endian values.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use descent_autograd::{Parameter, Tensor};
+use safetensors::{Dtype, SafeTensors, View};
+
+use super::atomic::write_atomically;
+use super::error::{io_error, CheckpointError};
+use super::model::{LoadMode, LoadReport, Matching};
+
+/// Writes `tensors` (parameters and buffers, by name) to a safetensors file,
+/// as `F32`, atomically.
+///
+/// Names are kept as they are, so a descent `Linear` layer's `"fc1.weight"`
+/// (shape `[out, in]`, PyTorch's layout) loads into a PyTorch
+/// `nn.Linear` named `fc1` with `model.load_state_dict(safetensors.torch.load_file(path))`.
+///
+/// # Errors
+/// [`CheckpointError::Invalid`] if two tensors share a name;
+/// [`CheckpointError::Io`] if the file cannot be written.
+pub fn save_weights_safetensors(
+    path: impl AsRef<Path>,
+    tensors: &[(String, Parameter)],
+) -> Result<(), CheckpointError> {
+    let mut seen = HashSet::with_capacity(tensors.len());
+    let mut views = Vec::with_capacity(tensors.len());
+    for (name, parameter) in tensors {
+        if !seen.insert(name.as_str()) {
+            return Err(CheckpointError::Invalid(format!(
+                "the tensor name `{name}` is used twice"
+            )));
+        }
+        let value = parameter.value();
+        views.push((
+            name.as_str(),
+            F32View {
+                shape: value.shape().to_vec(),
+                bytes: value.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            },
+        ));
+    }
+    let producer = HashMap::from([(
+        "producer".to_owned(),
+        format!("descent {}", env!("CARGO_PKG_VERSION")),
+    )]);
+    let bytes = safetensors::serialize(views, Some(producer))
+        .map_err(|error| CheckpointError::Safetensors(error.to_string()))?;
+    write_atomically(path, |file| file.write_all(&bytes))
+}
+
+/// Loads the `F32` tensors of a safetensors file into `tensors` by name.
+///
+/// # Errors
+/// [`CheckpointError::Io`] if the file cannot be read;
+/// [`CheckpointError::Safetensors`] if it is not a valid safetensors file;
+/// [`CheckpointError::UnsupportedDtype`] if a tensor the model needs is not
+/// `F32`; in [`LoadMode::Strict`], [`CheckpointError::ModelMismatch`] listing
+/// every missing, unexpected and reshaped tensor. On error the model is left
+/// untouched.
+pub fn load_weights_safetensors(
+    path: impl AsRef<Path>,
+    tensors: &[(String, Parameter)],
+    mode: LoadMode,
+) -> Result<LoadReport, CheckpointError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(io_error("read", path))?;
+    load_weights_safetensors_from_bytes(&bytes, tensors, mode)
+}
+
+/// [`load_weights_safetensors`] from the bytes of a file.
+///
+/// # Errors
+/// As [`load_weights_safetensors`], less the I/O.
+pub fn load_weights_safetensors_from_bytes(
+    bytes: &[u8],
+    tensors: &[(String, Parameter)],
+    mode: LoadMode,
+) -> Result<LoadReport, CheckpointError> {
+    let file = SafeTensors::deserialize(bytes)
+        .map_err(|error| CheckpointError::Safetensors(error.to_string()))?;
+    let mut saved = file.tensors();
+    // The header is a JSON object; sorting gives reports a stable order.
+    saved.sort_by(|(a, _), (b, _)| a.cmp(b));
+
+    let matching = Matching::by_name(
+        tensors,
+        saved
+            .iter()
+            .map(|(name, view)| (name.as_str(), view.shape())),
+    );
+    matching.check(mode)?;
+    let values = matching
+        .pairs
+        .iter()
+        .map(|&(_, source_index)| {
+            let (name, view) = &saved[source_index];
+            to_f32_tensor(name, view)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(matching.apply(tensors, values))
+}
+
+fn to_f32_tensor(
+    name: &str,
+    view: &safetensors::tensor::TensorView<'_>,
+) -> Result<Tensor, CheckpointError> {
+    if view.dtype() != Dtype::F32 {
+        return Err(CheckpointError::UnsupportedDtype {
+            name: name.to_owned(),
+            dtype: view.dtype().to_string(),
+        });
+    }
+    // The data of a tensor starts at an arbitrary offset in the file, so it
+    // is decoded bytewise rather than reinterpreted in place.
+    let values: Vec<f32> = view
+        .data()
+        .chunks_exact(4)
+        .map(|bytes| f32::from_le_bytes(bytes.try_into().expect("chunks of 4")))
+        .collect();
+    Tensor::from_shape_vec(view.shape().to_vec(), values)
+        .map_err(|error| CheckpointError::Safetensors(format!("tensor `{name}`: {error}")))
+}
+
+/// An `F32` tensor's bytes, little-endian, for the safetensors writer.
+struct F32View {
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl View for F32View {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
