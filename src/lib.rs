@@ -11,4 +11,5 @@ pub use descent_nn as nn;
 pub use descent_optim as optim;
 
 pub mod checkpoint;
+pub mod teaching;
 pub mod training;
