@@ -297,6 +297,9 @@ fn draw_curves(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &CurvePanel) ->
         .max(y_top * 1e-14)
         .min(y_top / 10.0)
         / 2.0;
+    // Start the axis just below a power of ten, where plotters begins its
+    // labels (exactly at it, rounding can make plotters start a decade up).
+    let y_floor = 10f64.powf(y_floor.log10().floor()) * 0.99;
     let ranges = CurveRanges {
         x: (x_min, x_max),
         y: (y_floor, y_top),
@@ -334,6 +337,12 @@ where
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
     let x_format = |x: &f64| number_label(*x, ranges.x.1, panel.x_log);
+    // Over few decades, label 1, 2, … 9 of each as well.
+    let y_labels = if ranges.y.1 / ranges.y.0 < 500.0 {
+        20
+    } else {
+        8
+    };
     chart
         .configure_mesh()
         .light_line_style(WHITE.mix(0.0))
@@ -341,9 +350,9 @@ where
         .x_desc(panel.x_label.as_str())
         .y_desc(panel.y_label.as_str())
         .x_labels(6)
-        .y_labels(8)
+        .y_labels(y_labels)
         .x_label_formatter(&x_format)
-        .y_label_formatter(&|y| format!("{y:.0e}"))
+        .y_label_formatter(&|y| log_label(*y))
         .label_style(("sans-serif", 12))
         .axis_desc_style(("sans-serif", 13))
         .draw()?;
@@ -384,11 +393,22 @@ where
     Ok(())
 }
 
+/// A log axis' label: "0.2", "5", "30" for values of everyday size, "1e-6"
+/// otherwise.
+fn log_label(value: f64) -> String {
+    if (1e-3..1e4).contains(&value) {
+        let text = format!("{value:.3}");
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        format!("{value:.0e}")
+    }
+}
+
 /// An axis label with as many decimals as the axis' scale needs: "5000",
 /// "0.5", "0.002"; powers of ten on a log axis.
 fn number_label(value: f64, axis_max: f64, log: bool) -> String {
     if log {
-        return format!("{value:.0e}");
+        return log_label(value);
     }
     let decimals = (1.0 - axis_max.abs().max(f64::MIN_POSITIVE).log10().floor()).max(0.0);
     format!("{value:.*}", decimals as usize)
