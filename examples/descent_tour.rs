@@ -307,8 +307,8 @@ fn momentum(out: &Path) -> Result<PathBuf, String> {
         Rosenbrock::START
     );
     println!(
-        "{:<13}  {:>16}  {:>28}",
-        "", "within 1e-2 from", "valley-floor crossings"
+        "{:<13}  {:>16}  {:>11}",
+        "", "within 1e-2 from", "path length"
     );
     for (name, mut sgd) in [
         ("plain", Sgd::new(1e-3)),
@@ -320,9 +320,9 @@ fn momentum(out: &Path) -> Result<PathBuf, String> {
     ] {
         let run = descend(&valley, &mut sgd, Rosenbrock::START, VALLEY_STEPS);
         println!(
-            "{name:<13}  {:>16}  {:>28}",
+            "{name:<13}  {:>16}  {:>11.2}",
             steps_or_never(run.settled_within(target, ARRIVED)),
-            floor_crossings(&run, VALLEY_STEPS)
+            run.path_length()
         );
     }
     write(
