@@ -230,6 +230,7 @@ macro_rules! elementwise {
                 $(let $buffer = &mut $buffer[..n];)*
                 for i in 0..n {
                     kernel(&mut value[i], grad[i], $(&mut $buffer[i]),*);
+                    $($buffer[i] = $crate::optimizer::flush_subnormal($buffer[i]);)*
                 }
             };
             let value = value.as_slice_mut().expect("standard layout is contiguous");
@@ -251,7 +252,8 @@ macro_rules! elementwise {
         } else {
             let zip = ::ndarray::Zip::from(value).and(grad)$(.and($buffer))*;
             let body = |value: &mut f32, grad: &f32, $($buffer: &mut f32),*| {
-                kernel(value, *grad, $($buffer),*)
+                kernel(value, *grad, $($buffer),*);
+                $(*$buffer = $crate::optimizer::flush_subnormal(*$buffer);)*
             };
             if parallel {
                 zip.par_for_each(body)
@@ -262,6 +264,24 @@ macro_rules! elementwise {
     }};
 }
 pub(crate) use elementwise;
+
+/// Zero for a subnormal number, the number itself otherwise (NaN included).
+///
+/// A moment buffer whose gradient has gone to zero (a weight fed by an
+/// always-black pixel) decays geometrically into the subnormal range, where
+/// every multiplication takes a slow microcode path: this made an Adam step
+/// fifteen times slower on MNIST with batch size 1. Flushing state buffers
+/// costs one compare per element, and cannot change a parameter: an update
+/// built from a value below 1.2e-38 is far below a float's resolution at any
+/// normal parameter value.
+#[inline(always)]
+pub(crate) fn flush_subnormal(x: f32) -> f32 {
+    if x.abs() < f32::MIN_POSITIVE {
+        0.0
+    } else {
+        x
+    }
+}
 
 /// Applies `kernel` to every element of `tensor` in place, in parallel for
 /// large tensors; the one-tensor case of [`elementwise!`].
