@@ -567,3 +567,93 @@ fn repeated_saves_replace_the_file_and_leave_nothing_else() {
     }
     assert_eq!(entries(dir.path()), ["run.ckpt"]);
 }
+
+// ---- modules ---------------------------------------------------------------
+
+fn network(seed: u64, dropout: bool) -> descent::nn::Sequential {
+    use descent::nn::{BatchNorm1d, Dropout, Linear, ReLU, Sequential};
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut model = Sequential::new()
+        .add_named_layer("fc1", Linear::new(4, 8, &mut rng))
+        .add_named_layer("bn1", BatchNorm1d::new(8))
+        .add_named_layer("relu1", ReLU);
+    if dropout {
+        model = model.add_named_layer("drop1", Dropout::new(0.5, &mut rng));
+    }
+    model.add_named_layer("fc2", Linear::new(8, 3, &mut rng))
+}
+
+#[test]
+fn a_module_checkpoint_covers_parameters_buffers_and_generators() {
+    use descent::checkpoint::module_tensors;
+    use descent::nn::Module;
+
+    let saved = network(1, true);
+    saved.buffers()[0].1.value_mut().fill(0.25); // a running mean
+    saved.generators()[0].1.with_rng(rand::Rng::random::<u32>);
+    let checkpoint = Checkpoint::capture_module(&saved);
+    let names: Vec<&str> = checkpoint.model().iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "fc1.weight",
+            "fc1.bias",
+            "bn1.weight",
+            "bn1.bias",
+            "fc2.weight",
+            "fc2.bias",
+            "bn1.running_mean",
+            "bn1.running_var",
+            "bn1.num_batches_tracked"
+        ]
+    );
+    assert_eq!(checkpoint.generators()[0].name, "drop1.generator");
+
+    let fresh = network(2, true);
+    let report = checkpoint.restore_module(&fresh, LoadMode::Strict).unwrap();
+    assert!(report.is_complete());
+    assert_eq!(
+        report.loaded.last().map(String::as_str),
+        Some("drop1.generator")
+    );
+    assert_eq!(bits(&module_tensors(&fresh)), bits(&module_tensors(&saved)));
+    assert_eq!(
+        fresh.generators()[0].1.state(),
+        saved.generators()[0].1.state()
+    );
+
+    // A model without the dropout layer: the generator is one more difference.
+    let plain = network(3, false);
+    let before = bits(&module_tensors(&plain));
+    let error = checkpoint
+        .restore_module(&plain, LoadMode::Strict)
+        .unwrap_err();
+    let CheckpointError::ModelMismatch(mismatch) = &error else {
+        panic!("expected a mismatch, got {error}");
+    };
+    assert_eq!(mismatch.unexpected, ["drop1.generator"]);
+    assert_eq!(bits(&module_tensors(&plain)), before);
+    let report = checkpoint
+        .restore_module(&plain, LoadMode::Partial)
+        .unwrap();
+    assert_eq!(report.unexpected, ["drop1.generator"]);
+    assert_eq!(report.loaded.len(), 9);
+    assert_eq!(bits(&module_tensors(&plain)), bits(&module_tensors(&saved)));
+
+    // And the other way round: a generator the checkpoint does not have.
+    let weights_only = Checkpoint::capture(&module_tensors(&plain));
+    let error = weights_only
+        .restore_module(&fresh, LoadMode::Strict)
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("missing from the checkpoint: drop1.generator"),
+        "{error}"
+    );
+    let report = weights_only
+        .restore_generators(&fresh.generators(), LoadMode::Partial)
+        .unwrap();
+    assert_eq!(report.missing, ["drop1.generator"]);
+}

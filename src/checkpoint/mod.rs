@@ -13,9 +13,9 @@
 //!   a format version and carries the payload's length and CRC32, so that
 //!   [`Checkpoint::load`] tells a foreign, newer, truncated, extended or
 //!   corrupted file apart in its [`CheckpointError`], and never panics.
-//!   The byte layout is documented on [`FORMAT_VERSION`]'s module,
-//!   `format.rs`, and in `docs/ARCHITECTURE.md`.
-//! - **Strict by default.** [`Checkpoint::restore_model`] with
+//!   The byte layout is in `docs/ARCHITECTURE.md` (section 5).
+//! - **Strict by default.** [`Checkpoint::restore_module`] (or
+//!   [`Checkpoint::restore_model`] for a plain list of tensors) with
 //!   [`LoadMode::Strict`] refuses a checkpoint that does not fit the model and
 //!   lists every missing, unexpected and reshaped tensor at once;
 //!   [`LoadMode::Partial`] loads what fits and returns a [`LoadReport`] of
@@ -25,36 +25,44 @@
 //!   PyTorch, candle and the Hugging Face ecosystem.
 //!
 //! ```
-//! use descent::autograd::{Parameter, Tensor};
 //! use descent::checkpoint::{Checkpoint, LoadMode, Progress};
 //! use descent::data::DataLoader;
-//! use descent::optim::{Adam, Optimizer};
+//! use descent::nn::{Linear, Module, ReLU, Sequential};
+//! use descent::optim::Adam;
+//! use rand::SeedableRng;
+//! use rand_chacha::ChaCha8Rng;
 //!
-//! let model = vec![
-//!     ("fc.weight".to_string(), Parameter::new(Tensor::ones(vec![2, 3]))),
-//!     ("fc.bias".to_string(), Parameter::new(Tensor::zeros(vec![2]))),
-//! ];
-//! let optimizer = Adam::new(1e-3);
-//! let loader = DataLoader::new(100, 10, 42);
+//! let build = |seed| {
+//!     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+//!     Sequential::new()
+//!         .add_named_layer("fc1", Linear::new(4, 8, &mut rng))
+//!         .add_named_layer("relu1", ReLU)
+//!         .add_named_layer("fc2", Linear::new(8, 3, &mut rng))
+//! };
 //! # let dir = std::env::temp_dir().join(format!("descent-doc-checkpoint-{}", std::process::id()));
 //! # std::fs::create_dir_all(&dir).unwrap();
 //! let path = dir.join("run.ckpt");
 //!
-//! // Save (each epoch, say): atomic, so a crash here loses nothing.
-//! Checkpoint::capture(&model)
+//! // Save, e.g. after every epoch: atomic, so a crash here loses nothing.
+//! let model = build(1);
+//! let optimizer = Adam::new(1e-3);
+//! let loader = DataLoader::new(100, 10, 42);
+//! Checkpoint::capture_module(&model)
 //!     .with_optimizer(&optimizer)
 //!     .with_loader(&loader)
 //!     .with_progress(Progress { epoch: 1, step: 10 })
 //!     .with_notes("adam lr=1e-3 batch=10")
 //!     .save(&path)?;
 //!
-//! // Resume, in a fresh process: rebuild the objects, then restore them.
+//! // Resume in a fresh process: build the objects, then restore them.
+//! let model = build(2);
 //! let checkpoint = Checkpoint::load(&path)?;
-//! checkpoint.restore_model(&model, LoadMode::Strict)?;
+//! checkpoint.restore_module(&model, LoadMode::Strict)?;
 //! let mut optimizer = Adam::default();
-//! checkpoint.restore_optimizer(&mut optimizer, &model)?;
+//! checkpoint.restore_optimizer(&mut optimizer, &model.parameters())?;
 //! let loader = checkpoint.restore_loader(100)?;
-//! assert_eq!(checkpoint.progress().epoch, 1);
+//! let first_epoch = checkpoint.progress().epoch;
+//! # assert_eq!(first_epoch, 1);
 //! # let _ = loader;
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! # Ok::<(), descent::checkpoint::CheckpointError>(())
@@ -70,7 +78,7 @@ mod state;
 pub use atomic::write_atomically;
 pub use error::{CheckpointError, ModelMismatch, ShapeMismatch};
 pub use format::{FORMAT_VERSION, HEADER_LEN, MAGIC};
-pub use model::{LoadMode, LoadReport, NamedTensor};
+pub use model::{module_tensors, LoadMode, LoadReport, NamedTensor};
 pub use safetensors::{
     load_weights_safetensors, load_weights_safetensors_from_bytes, save_weights_safetensors,
 };

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use descent_autograd::{Parameter, Tensor};
+use descent_nn::Module;
 use serde::{Deserialize, Serialize};
 
 use super::error::{CheckpointError, ModelMismatch, ShapeMismatch};
@@ -64,6 +65,19 @@ impl NamedTensor {
             )))
         }
     }
+}
+
+/// A module's parameters followed by its buffers, by name: every tensor a
+/// checkpoint saves of a model.
+///
+/// Pass the result to [`Checkpoint::capture`](super::Checkpoint::capture) or
+/// [`save_weights_safetensors`](super::save_weights_safetensors);
+/// [`Checkpoint::capture_module`](super::Checkpoint::capture_module) calls it
+/// for you.
+pub fn module_tensors(model: &(impl Module + ?Sized)) -> Vec<(String, Parameter)> {
+    let mut tensors = model.parameters();
+    tensors.extend(model.buffers());
+    tensors
 }
 
 /// How strictly saved tensors must match the model they are loaded into.
@@ -180,26 +194,4 @@ impl Matching {
             shape_mismatches: self.mismatch.shape_mismatches,
         }
     }
-}
-
-/// Loads `saved` into `model` by name; the engine behind
-/// [`Checkpoint::restore_model`](super::Checkpoint::restore_model).
-pub(crate) fn restore_by_name(
-    model: &[(String, Parameter)],
-    saved: &[NamedTensor],
-    mode: LoadMode,
-) -> Result<LoadReport, CheckpointError> {
-    let matching = Matching::by_name(
-        model,
-        saved
-            .iter()
-            .map(|tensor| (tensor.name.as_str(), tensor.shape.as_slice())),
-    );
-    matching.check(mode)?;
-    let values = matching
-        .pairs
-        .iter()
-        .map(|&(_, source_index)| saved[source_index].to_tensor())
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(matching.apply(model, values))
 }

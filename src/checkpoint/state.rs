@@ -5,24 +5,26 @@ use std::path::Path;
 
 use descent_autograd::Parameter;
 use descent_data::{DataLoader, LoaderState};
+use descent_nn::{Generator, Module};
 use descent_optim::{LrScheduler, Optimizer, OptimizerState, ReduceLrOnPlateau};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::atomic::write_atomically;
-use super::error::{io_error, CheckpointError};
+use super::error::{io_error, CheckpointError, ModelMismatch};
 use super::format::{self, FORMAT_VERSION};
-use super::model::{restore_by_name, LoadMode, LoadReport, NamedTensor};
+use super::model::{module_tensors, LoadMode, LoadReport, Matching, NamedTensor};
 
 /// A snapshot of a training run: model tensors by name, optimizer state,
 /// learning-rate schedule, progress counters, the data loader's position and
 /// RNG, and metadata.
 ///
-/// Build one with [`Checkpoint::capture`] and the `with_*` methods, write it
-/// with [`Checkpoint::save`] (atomically), read it back with
-/// [`Checkpoint::load`] and put it back with the `restore_*` methods. Only
-/// the model tensors are required; the rest is optional, so the same type
-/// serves for a weights-only snapshot.
+/// Build one with [`Checkpoint::capture_module`] (or [`Checkpoint::capture`]
+/// for a plain list of named tensors) and the `with_*` methods, write it with
+/// [`Checkpoint::save`] (atomically), read it back with [`Checkpoint::load`]
+/// and put it back with the `restore_*` methods. Only the model tensors are
+/// required; the rest is optional, so the same type serves for a weights-only
+/// snapshot.
 ///
 /// Restoring the model, the optimizer, the schedule and the loader resumes
 /// training bit for bit: the parameters after `N + M` steps in one run equal
@@ -124,6 +126,28 @@ pub struct NamedGenerator {
     pub state: ChaCha8Rng,
 }
 
+/// `(model index, saved index)` pairs of generators of the same name, then
+/// the model's generators with no saved state, then the saved states the
+/// model has no generator for.
+type GeneratorMatching = (Vec<(usize, usize)>, Vec<String>, Vec<String>);
+
+fn match_generators(model: &[(String, Generator)], saved: &[NamedGenerator]) -> GeneratorMatching {
+    let mut pairs = Vec::new();
+    let mut missing = Vec::new();
+    for (model_index, (name, _)) in model.iter().enumerate() {
+        match saved.iter().position(|generator| &generator.name == name) {
+            Some(saved_index) => pairs.push((model_index, saved_index)),
+            None => missing.push(name.clone()),
+        }
+    }
+    let unexpected = saved
+        .iter()
+        .filter(|generator| !model.iter().any(|(name, _)| name == &generator.name))
+        .map(|generator| generator.name.clone())
+        .collect();
+    (pairs, missing, unexpected)
+}
+
 impl Checkpoint {
     /// A checkpoint of `model`'s tensors (parameters and buffers, by name),
     /// copied now, with progress zero and no optimizer, schedule or loader
@@ -156,6 +180,13 @@ impl Checkpoint {
         }
     }
 
+    /// A checkpoint of a module: its parameters and buffers
+    /// ([`module_tensors`](super::module_tensors)) and its random generators.
+    /// Add the training state with the `with_*` methods.
+    pub fn capture_module(model: &(impl Module + ?Sized)) -> Self {
+        Self::capture(&module_tensors(model)).with_generators(&model.generators())
+    }
+
     /// Adds the optimizer's state: hyper-parameters, current learning rate,
     /// step counts and moment buffers.
     pub fn with_optimizer(mut self, optimizer: &(impl Optimizer + ?Sized)) -> Self {
@@ -176,14 +207,15 @@ impl Checkpoint {
         self
     }
 
-    /// Adds the states of the model's random generators, by name.
-    pub fn with_generators(
-        mut self,
-        generators: impl IntoIterator<Item = (String, ChaCha8Rng)>,
-    ) -> Self {
+    /// Adds the states of the model's random generators (dropout masks), by
+    /// name, as [`Module::generators`] lists them.
+    pub fn with_generators(mut self, generators: &[(String, Generator)]) -> Self {
         self.generators = generators
-            .into_iter()
-            .map(|(name, state)| NamedGenerator { name, state })
+            .iter()
+            .map(|(name, generator)| NamedGenerator {
+                name: name.clone(),
+                state: generator.state(),
+            })
             .collect();
         self
     }
@@ -252,7 +284,101 @@ impl Checkpoint {
         model: &[(String, Parameter)],
         mode: LoadMode,
     ) -> Result<LoadReport, CheckpointError> {
-        restore_by_name(model, &self.model, mode)
+        self.restore(model, None, mode)
+    }
+
+    /// Loads the saved random generator states into `generators` by name.
+    ///
+    /// # Errors
+    /// In [`LoadMode::Strict`], [`CheckpointError::ModelMismatch`] listing
+    /// every missing and unexpected generator; nothing is then changed.
+    pub fn restore_generators(
+        &self,
+        generators: &[(String, Generator)],
+        mode: LoadMode,
+    ) -> Result<LoadReport, CheckpointError> {
+        let (pairs, missing, unexpected) = match_generators(generators, &self.generators);
+        if mode == LoadMode::Strict && !(missing.is_empty() && unexpected.is_empty()) {
+            return Err(CheckpointError::ModelMismatch(ModelMismatch {
+                missing,
+                unexpected,
+                shape_mismatches: Vec::new(),
+            }));
+        }
+        let mut report = LoadReport {
+            missing,
+            unexpected,
+            ..LoadReport::default()
+        };
+        for (model_index, saved_index) in pairs {
+            let (name, generator) = &generators[model_index];
+            generator.set_state(self.generators[saved_index].state.clone());
+            report.loaded.push(name.clone());
+        }
+        Ok(report)
+    }
+
+    /// Loads a module's parameters, buffers and random generators by name:
+    /// the counterpart of [`Checkpoint::capture_module`].
+    ///
+    /// # Errors
+    /// In [`LoadMode::Strict`], [`CheckpointError::ModelMismatch`] listing
+    /// every missing, unexpected and reshaped tensor or generator; the model
+    /// is then left untouched. [`LoadMode::Partial`] loads what fits and lists
+    /// the rest in the [`LoadReport`].
+    pub fn restore_module(
+        &self,
+        model: &(impl Module + ?Sized),
+        mode: LoadMode,
+    ) -> Result<LoadReport, CheckpointError> {
+        self.restore(&module_tensors(model), Some(&model.generators()), mode)
+    }
+
+    /// Restores tensors and, if given, generators, all or nothing in strict
+    /// mode.
+    fn restore(
+        &self,
+        tensors: &[(String, Parameter)],
+        generators: Option<&[(String, Generator)]>,
+        mode: LoadMode,
+    ) -> Result<LoadReport, CheckpointError> {
+        let tensor_matching = Matching::by_name(
+            tensors,
+            self.model
+                .iter()
+                .map(|tensor| (tensor.name.as_str(), tensor.shape.as_slice())),
+        );
+        let (generator_pairs, generators_missing, generators_unexpected) = match generators {
+            Some(generators) => match_generators(generators, &self.generators),
+            None => Default::default(),
+        };
+        if mode == LoadMode::Strict {
+            let mut mismatch = tensor_matching.mismatch.clone();
+            mismatch.missing.extend(generators_missing.iter().cloned());
+            mismatch
+                .unexpected
+                .extend(generators_unexpected.iter().cloned());
+            if !mismatch.is_empty() {
+                return Err(CheckpointError::ModelMismatch(mismatch));
+            }
+        }
+        // Every fallible conversion happens before the first write.
+        let values = tensor_matching
+            .pairs
+            .iter()
+            .map(|&(_, saved_index)| self.model[saved_index].to_tensor())
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut report = tensor_matching.apply(tensors, values);
+        if let Some(generators) = generators {
+            for (model_index, saved_index) in generator_pairs {
+                let (name, generator) = &generators[model_index];
+                generator.set_state(self.generators[saved_index].state.clone());
+                report.loaded.push(name.clone());
+            }
+            report.missing.extend(generators_missing);
+            report.unexpected.extend(generators_unexpected);
+        }
+        Ok(report)
     }
 
     /// Loads the saved optimizer state into `optimizer`, for the model whose

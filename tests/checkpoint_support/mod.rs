@@ -8,6 +8,7 @@ use std::path::Path;
 use descent::autograd::{Parameter, Tensor};
 use descent::checkpoint::{Checkpoint, Progress};
 use descent::data::{Batch, DataLoader, Dataset};
+use descent::nn::Generator;
 use descent::optim::{Adam, CosineAnnealingLr, LrScheduler, Optimizer};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -73,13 +74,13 @@ pub fn rich_checkpoint() -> Checkpoint {
     let mut loader = DataLoader::new(data.len(), 6, 7);
     let mut batch = Batch::new();
     assert!(loader.next_batch(&data, &mut batch));
-    let mut generator = ChaCha8Rng::seed_from_u64(99);
-    let _: u64 = generator.random();
+    let generator = Generator::from_seed(99);
+    generator.with_rng(|rng| rng.random::<u64>());
     Checkpoint::capture(&model)
         .with_optimizer(&optimizer)
         .with_schedule(scheduler)
         .with_loader(&loader)
-        .with_generators([("dropout.generator".to_string(), generator)])
+        .with_generators(&[("dropout.generator".to_string(), generator)])
         .with_progress(Progress { epoch: 3, step: 17 })
         .with_notes("adam lr=1e-2, cosine over 10 epochs; ünïcode ✓")
 }
