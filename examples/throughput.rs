@@ -104,7 +104,12 @@ fn main() -> Result<(), String> {
 /// Samples per second over one timed epoch, after `warmup_steps` steps.
 fn epoch_rate(workload: &Workload, train: &Dataset, warmup_steps: usize, seed: usize) -> f64 {
     let mut rng = ChaCha8Rng::seed_from_u64(seed as u64);
-    let model = mlp(train.input_size(), workload.hidden, train.num_classes(), &mut rng);
+    let model = mlp(
+        train.input_size(),
+        workload.hidden,
+        train.num_classes(),
+        &mut rng,
+    );
     let parameters = model.parameters();
     let mut optimizer = Adam::new(1e-3);
     let mut loader = DataLoader::new(train.len(), workload.batch_size, seed as u64);
