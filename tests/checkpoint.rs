@@ -649,7 +649,7 @@ fn a_module_checkpoint_covers_parameters_buffers_and_generators() {
     assert!(
         error
             .to_string()
-            .contains("missing from the checkpoint: drop1.generator"),
+            .contains("missing from the file: drop1.generator"),
         "{error}"
     );
     let report = weights_only

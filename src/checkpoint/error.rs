@@ -187,13 +187,11 @@ impl ModelMismatch {
 
 impl fmt::Display for ModelMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the checkpoint does not fit the model")?;
+        // Said of "the file" because the source is a checkpoint or a
+        // safetensors file.
+        f.write_str("the saved state does not match the model")?;
         if !self.missing.is_empty() {
-            write!(
-                f,
-                "; missing from the checkpoint: {}",
-                self.missing.join(", ")
-            )?;
+            write!(f, "; missing from the file: {}", self.missing.join(", "))?;
         }
         if !self.unexpected.is_empty() {
             write!(f, "; not in the model: {}", self.unexpected.join(", "))?;
@@ -207,7 +205,7 @@ impl fmt::Display for ModelMismatch {
                 write!(f, "{mismatch}")?;
             }
         }
-        f.write_str(" (load with LoadMode::Partial to load only what fits)")
+        f.write_str(" (LoadMode::Partial loads only what fits)")
     }
 }
 
@@ -226,7 +224,7 @@ impl fmt::Display for ShapeMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} is {:?} in the checkpoint but {:?} in the model",
+            "{} is {:?} in the file but {:?} in the model",
             self.name, self.found, self.expected
         )
     }
