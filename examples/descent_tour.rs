@@ -21,6 +21,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::Parser;
 use descent::data::BatchSize;
 use descent::optim::{
     Adadelta, Adagrad, Adam, CosineAnnealingLr, LrScheduler, Optimizer, RmsProp, Sgd,
@@ -52,15 +53,16 @@ const ADAPTIVE_STEPS: usize = 8_000;
 /// How close to the minimum (1, 1) counts as arrived.
 const ARRIVED: f32 = 1e-2;
 
+#[derive(Parser, Debug)]
+#[command(about = "A tour of gradient descent: a table and an SVG picture for each claim")]
+struct Args {
+    /// Where the SVG pictures go.
+    #[arg(long, default_value = "target/descent-tour")]
+    out: PathBuf,
+}
+
 fn main() -> ExitCode {
-    let out = match parse_args() {
-        Ok(Some(out)) => out,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("descent_tour: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let out = Args::parse().out;
     if let Err(error) = std::fs::create_dir_all(&out) {
         eprintln!("descent_tour: cannot create {}: {error}", out.display());
         return ExitCode::FAILURE;
@@ -89,29 +91,6 @@ fn main() -> ExitCode {
         println!("  {}", path.display());
     }
     ExitCode::SUCCESS
-}
-
-const USAGE: &str = "usage: descent_tour [--out DIR]\n\n  \
-    --out DIR   where to write the SVG pictures (default: target/descent-tour)";
-
-/// `Ok(None)` when help was asked for.
-fn parse_args() -> Result<Option<PathBuf>, String> {
-    let mut out = PathBuf::from("target/descent-tour");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(None);
-            }
-            "--out" => out = args.next().ok_or("--out needs a folder")?.into(),
-            _ => match arg.strip_prefix("--out=") {
-                Some(dir) => out = dir.into(),
-                None => return Err(format!("unknown argument `{arg}`")),
-            },
-        }
-    }
-    Ok(Some(out))
 }
 
 fn write(out: &Path, name: &str, panels: &[Panel<'_>]) -> Result<PathBuf, String> {
