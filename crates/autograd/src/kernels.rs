@@ -6,9 +6,7 @@
 //! elements. Elementwise work is split by position only, so results never depend
 //! on the number of threads; reductions here are sequential for the same reason.
 
-use ndarray::{
-    linalg::general_mat_mul, ArrayView2, ArrayViewD, ArrayViewMut2, Axis, Dimension, IxDyn, Zip,
-};
+use ndarray::{ArrayView2, ArrayViewD, ArrayViewMut2, Axis, Dimension, IxDyn, Zip};
 
 use crate::Tensor;
 
@@ -151,8 +149,18 @@ pub(crate) fn reduce_into(target: &mut Tensor, accumulate: bool, g: &Tensor, sca
     }
 }
 
+/// Below this many multiply-adds a product runs as one task: splitting a small
+/// product costs more in fork-join than it gains.
+const SPLIT_MIN_WORK: usize = 48 * 48 * 256;
+
 /// `c = alpha · a · b + beta · c` on 2-D views of any strides, so transposed
 /// operands are passed as views and never copied.
+///
+/// Large products are cut into two halves of the output along its longer
+/// side, run as rayon tasks. The cut depends only on the shape, never on the
+/// number of threads, and the inner (k) sum is never split, so every output
+/// element is computed by the same instructions in the same order whatever the
+/// pool size: results are bit-identical on 1 and 2 threads.
 pub(crate) fn gemm(
     alpha: f32,
     a: &ArrayView2<'_, f32>,
@@ -160,5 +168,168 @@ pub(crate) fn gemm(
     beta: f32,
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
-    general_mat_mul(alpha, a, b, beta, c);
+    let (m, n) = c.dim();
+    let k = a.ncols();
+    if m * n * k < SPLIT_MIN_WORK || m.max(n) < 32 {
+        return gemm_single(alpha, a, b, beta, c);
+    }
+    if n >= m {
+        let half = (n / 2).next_multiple_of(16).min(n);
+        let (b0, b1) = b.view().split_at(Axis(1), half);
+        let (mut c0, mut c1) = c.view_mut().split_at(Axis(1), half);
+        rayon::join(
+            || gemm_single(alpha, a, &b0, beta, &mut c0),
+            || gemm_single(alpha, a, &b1, beta, &mut c1),
+        );
+    } else {
+        let half = (m / 2).next_multiple_of(16).min(m);
+        let (a0, a1) = a.view().split_at(Axis(0), half);
+        let (mut c0, mut c1) = c.view_mut().split_at(Axis(0), half);
+        rayon::join(
+            || gemm_single(alpha, &a0, b, beta, &mut c0),
+            || gemm_single(alpha, &a1, b, beta, &mut c1),
+        );
+    }
+}
+
+/// One call into the `gemm` crate's kernel on the calling thread.
+fn gemm_single(
+    alpha: f32,
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    beta: f32,
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
+    let ((m, k), (k2, n)) = (a.dim(), b.dim());
+    assert!(
+        k == k2 && c.dim() == (m, n),
+        "gemm: shapes {:?} · {:?} → {:?} do not fit",
+        a.dim(),
+        b.dim(),
+        c.dim()
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.mapv_inplace(|v| if beta == 0.0 { 0.0 } else { beta * v });
+        return;
+    }
+    // SAFETY: every (i, j) reachable from the views' shapes and strides is in
+    // bounds, and `c` is a unique borrow, so it aliases neither `a` nor `b`.
+    // The crate computes dst = alpha·dst + beta·lhs·rhs, the other way round
+    // from BLAS, hence `beta, alpha` below; with read_dst false the old
+    // contents of `c` (uninitialised pool memory, even NaN) are never read.
+    unsafe {
+        ::gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            c.strides()[1],
+            c.strides()[0],
+            beta != 0.0,
+            a.as_ptr(),
+            a.strides()[1],
+            a.strides()[0],
+            b.as_ptr(),
+            b.strides()[1],
+            b.strides()[0],
+            beta,
+            alpha,
+            false,
+            false,
+            false,
+            ::gemm::Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{s, Array2};
+
+    fn naive(
+        a: &ArrayView2<'_, f32>,
+        b: &ArrayView2<'_, f32>,
+        beta: f32,
+        c: &Array2<f32>,
+    ) -> Array2<f64> {
+        Array2::from_shape_fn(c.dim(), |(i, j)| {
+            let dot: f64 = (0..a.ncols())
+                .map(|p| a[[i, p]] as f64 * b[[p, j]] as f64)
+                .sum();
+            0.5 * dot + beta as f64 * c[[i, j]] as f64
+        })
+    }
+
+    fn values(rows: usize, columns: usize, seed: u64) -> Array2<f32> {
+        let mut x = seed | 1;
+        Array2::from_shape_fn((rows, columns), |_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        })
+    }
+
+    #[test]
+    fn gemm_matches_a_naive_product_on_strided_views() {
+        for &(m, k, n) in &[
+            (1, 784, 128),
+            (128, 1, 784),
+            (64, 784, 128),
+            (256, 512, 10),
+            (37, 53, 29),
+            (3, 0, 4),
+        ] {
+            for beta in [0.0f32, 1.0, 2.0] {
+                let a_transposed = values(k, m, 1);
+                let a = a_transposed.t();
+                let wide = values(k, 2 * n, 2);
+                let b = wide.slice(s![.., ..;-2]);
+                let mut c_storage = values(n, m, 3);
+                let mut c = c_storage.view_mut().reversed_axes();
+                let before = c.to_owned();
+                gemm(0.5, &a, &b, beta, &mut c);
+                let expected = naive(&a, &b, beta, &before);
+                for ((i, j), want) in expected.indexed_iter() {
+                    let got = c[[i, j]] as f64;
+                    assert!(
+                        (got - want).abs() <= 1e-5 * (1.0 + want.abs()) * (k as f64 + 1.0).sqrt(),
+                        "({m},{k},{n}) beta {beta} at [{i},{j}]: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_ignores_garbage_in_the_output_when_beta_is_zero() {
+        let (a, b) = (values(8, 16, 4), values(16, 8, 5));
+        let mut c = Array2::from_elem((8, 8), f32::NAN);
+        gemm(1.0, &a.view(), &b.view(), 0.0, &mut c.view_mut());
+        assert!(c.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn gemm_gives_the_same_bits_on_one_and_two_threads() {
+        let x = values(256, 784, 6);
+        let w = values(512, 784, 7);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut y = Array2::<f32>::zeros((256, 512));
+            pool.install(|| gemm(1.0, &x.view(), &w.t(), 0.0, &mut y.view_mut()));
+            y
+        };
+        let (one, two) = (run(1), run(2));
+        assert!(one
+            .iter()
+            .zip(two.iter())
+            .all(|(p, q)| p.to_bits() == q.to_bits()));
+    }
 }
