@@ -10,6 +10,10 @@
 //! Each epoch shows a progress bar with the running loss and samples/s, then
 //! the test loss and accuracy on the 10,000 test images. At the end it prints a
 //! summary and writes `metrics.csv` and `curves.svg` to `--out`.
+//!
+//! `--save PATH` writes a checkpoint after every epoch (atomically: a crash
+//! mid-save leaves the previous one intact); `--resume PATH` continues a run
+//! from one, exactly where it stopped.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,6 +21,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
+use descent::checkpoint::{Checkpoint, LoadMode, Progress};
 use descent::data::{DataLoader, Mnist};
 use descent::nn::Module;
 use descent::optim::{
@@ -66,6 +71,12 @@ struct Args {
     /// Where metrics.csv and curves.svg go.
     #[arg(long, default_value = "runs/mnist")]
     out: PathBuf,
+    /// Save a checkpoint here after every epoch.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Continue from this checkpoint (same --hidden, --optimizer and data).
+    #[arg(long)]
+    resume: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -211,6 +222,36 @@ fn train(args: &Args, threads: usize) -> Result<(), String> {
         ),
     };
     let mut loader = DataLoader::new(train.len(), args.batch_size, args.seed);
+    let mut progress = Progress::default();
+    if let Some(path) = &args.resume {
+        let checkpoint = Checkpoint::load(path)
+            .map_err(|e| format!("cannot resume from {}: {e}", path.display()))?;
+        let resume_error = |e: descent::checkpoint::CheckpointError| {
+            format!(
+                "cannot resume from {}: {e} (use the --hidden, --optimizer and --data of the saved run)",
+                path.display()
+            )
+        };
+        checkpoint
+            .restore_module(&model, LoadMode::Strict)
+            .map_err(resume_error)?;
+        checkpoint
+            .restore_optimizer(optimizer.as_mut(), &parameters)
+            .map_err(resume_error)?;
+        loader = checkpoint
+            .restore_loader(train.len())
+            .map_err(resume_error)?;
+        if let Some(saved) = checkpoint.schedule().and_then(|s| s.lr_scheduler()) {
+            scheduler = Some(saved.clone());
+        }
+        progress = checkpoint.progress();
+        println!(
+            "resumed from {}: {} epoch(s), {} step(s) done",
+            path.display(),
+            progress.epoch,
+            progress.step
+        );
+    }
     println!(
         "model: {} → {} → {} ({} parameters); {:?}, lr {}, {:?} schedule, batch {}, {} thread(s), seed {}",
         train.input_size(),
@@ -235,7 +276,14 @@ fn train(args: &Args, threads: usize) -> Result<(), String> {
         ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
             .map_err(|e| e.to_string())?
             .progress_chars("=> ");
-    for epoch in 1..=args.epochs {
+    let first_epoch = progress.epoch as usize + 1;
+    if first_epoch > args.epochs {
+        return Err(format!(
+            "the checkpoint has already trained {} epoch(s); pass a larger --epochs to continue",
+            progress.epoch
+        ));
+    }
+    for epoch in first_epoch..=args.epochs {
         let learning_rate = optimizer.learning_rate();
         let bar = ProgressBar::new(loader.batches_per_epoch() as u64)
             .with_style(style.clone())
@@ -290,6 +338,26 @@ fn train(args: &Args, threads: usize) -> Result<(), String> {
         });
         if let Some(scheduler) = scheduler.as_mut() {
             scheduler.step(optimizer.as_mut());
+        }
+        progress = Progress {
+            epoch: epoch as u64,
+            step: progress.step + report.steps as u64,
+        };
+        if let Some(path) = &args.save {
+            let mut checkpoint = Checkpoint::capture_module(&model)
+                .with_optimizer(optimizer.as_ref())
+                .with_loader(&loader)
+                .with_progress(progress)
+                .with_notes(format!(
+                    "examples/mnist: --hidden {:?} --optimizer {:?} --batch-size {} --seed {}",
+                    args.hidden, args.optimizer, args.batch_size, args.seed
+                ));
+            if let Some(scheduler) = &scheduler {
+                checkpoint = checkpoint.with_schedule(scheduler.clone());
+            }
+            checkpoint
+                .save(path)
+                .map_err(|e| format!("cannot save the checkpoint: {e}"))?;
         }
     }
 
