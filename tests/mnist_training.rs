@@ -52,5 +52,8 @@ fn the_same_seed_gives_the_same_model() {
     let (accuracy_a, weights_a) = train_on_slice(3);
     let (accuracy_b, weights_b) = train_on_slice(3);
     assert_eq!(accuracy_a, accuracy_b);
-    assert!(weights_a == weights_b, "weights differ between identical runs");
+    assert!(
+        weights_a == weights_b,
+        "weights differ between identical runs"
+    );
 }
