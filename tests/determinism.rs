@@ -1,0 +1,67 @@
+//! The same seed gives bit-identical weights whatever the number of threads:
+//! elementwise work is split by position, matrix products by shape only, and
+//! reductions run in a fixed order.
+
+use descent::data::{DataLoader, Mnist};
+use descent::nn::Module;
+use descent::optim::Adam;
+use descent::training::{mlp, train_epoch, Workspace};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/fashion-mnist");
+
+/// The bits of every weight after one epoch over the first `samples` training
+/// images, for hidden widths `hidden` and `batch_size`.
+fn weights_after_an_epoch(
+    hidden: &[usize],
+    batch_size: usize,
+    samples: usize,
+    threads: usize,
+) -> Vec<u32> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let Mnist { train, .. } = Mnist::load(DATA).unwrap();
+        let train = train.take(samples);
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let model = mlp(train.input_size(), hidden, train.num_classes(), &mut rng);
+        let parameters = model.parameters();
+        let mut optimizer = Adam::new(1e-3);
+        let mut loader = DataLoader::new(train.len(), batch_size, 11);
+        let mut workspace = Workspace::default();
+        let report = train_epoch(
+            &model,
+            &parameters,
+            &mut optimizer,
+            &mut loader,
+            &train,
+            &mut workspace,
+            |_| true,
+        );
+        assert_eq!(report.samples, samples);
+        parameters
+            .iter()
+            .flat_map(|(_, p)| p.value().iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+            .collect()
+    })
+}
+
+#[test]
+fn a_w1_epoch_gives_the_same_bits_on_one_and_two_threads() {
+    let one = weights_after_an_epoch(&[128], 64, 60_000, 1);
+    let two = weights_after_an_epoch(&[128], 64, 60_000, 2);
+    assert_eq!(one.len(), 784 * 128 + 128 + 128 * 10 + 10);
+    let differing = one.iter().zip(&two).filter(|(a, b)| a != b).count();
+    assert_eq!(differing, 0, "{differing} weights differ");
+}
+
+#[test]
+fn w2_steps_give_the_same_bits_on_one_and_two_threads() {
+    // W2's products are large enough to be split across threads; 40 steps.
+    let one = weights_after_an_epoch(&[512, 512], 256, 10_240, 1);
+    let two = weights_after_an_epoch(&[512, 512], 256, 10_240, 2);
+    assert!(one == two, "weights differ between 1 and 2 threads");
+}
