@@ -154,20 +154,32 @@ pub(crate) fn reduce_into(target: &mut Tensor, accumulate: bool, g: &Tensor, sca
 const SPLIT_MIN_WORK: usize = 48 * 48 * 256;
 
 /// `c = alpha · a · b + beta · c` on 2-D views of any strides, so transposed
-/// operands are passed as views and never copied.
+/// operands are passed as views and never copied: the matrix product every op
+/// of the tape uses, public for benchmarks and for users' own kernels. When
+/// `beta` is 0 the old contents of `c` are never read.
+///
+/// # Panics
+/// If the shapes do not fit.
 ///
 /// Large products are cut into two halves of the output along its longer
 /// side, run as rayon tasks. The cut depends only on the shape, never on the
 /// number of threads, and the inner (k) sum is never split, so every output
 /// element is computed by the same instructions in the same order whatever the
 /// pool size: results are bit-identical on 1 and 2 threads.
-pub(crate) fn gemm(
+pub fn gemm(
     alpha: f32,
     a: &ArrayView2<'_, f32>,
     b: &ArrayView2<'_, f32>,
     beta: f32,
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
+    assert!(
+        a.ncols() == b.nrows() && c.dim() == (a.nrows(), b.ncols()),
+        "gemm: shapes {:?} · {:?} → {:?} do not fit",
+        a.dim(),
+        b.dim(),
+        c.dim()
+    );
     let (m, n) = c.dim();
     let k = a.ncols();
     if m * n * k < SPLIT_MIN_WORK || m.max(n) < 32 {

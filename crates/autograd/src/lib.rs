@@ -36,6 +36,7 @@ mod var;
 
 pub use anomaly::{Anomaly, Phase};
 pub use gradcheck::{gradcheck, GradcheckError, GradcheckOptions};
+pub use kernels::gemm;
 pub use op::Reduction;
 pub use parameter::Parameter;
 pub use tape::Tape;
