@@ -21,7 +21,8 @@ impl GradientSink<'_> {
     /// `accumulate` is false when the buffer is fresh (its contents are garbage and
     /// must be overwritten) and true when a gradient is already there (add to it):
     /// rules handle both in one pass, so no buffer is ever zeroed first.
-    /// A parameter's gradient is written in place and always accumulates.
+    /// A parameter's gradient is written in place: it accumulates, unless
+    /// `zero_grad` marked it zero since.
     pub(crate) fn with_gradient(
         &mut self,
         nodes: &[Node],
@@ -33,7 +34,7 @@ impl GradientSink<'_> {
             return;
         }
         match &node.value {
-            Value::Parameter(parameter) => write(&mut parameter.grad_mut(), true),
+            Value::Parameter(parameter) => parameter.write_grad(write),
             Value::Owned(value) => match &mut self.grads[id] {
                 Some(grad) => write(grad, true),
                 slot @ None => {

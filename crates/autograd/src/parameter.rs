@@ -1,6 +1,6 @@
 //! Trainable parameters: tensors that live across steps, outside any one tape.
 
-use std::cell::{Ref, RefCell, RefMut};
+use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::rc::Rc;
 
 use crate::Tensor;
@@ -24,6 +24,11 @@ pub struct Parameter {
 struct ParameterCells {
     value: RefCell<Tensor>,
     grad: RefCell<Tensor>,
+    /// Set by `zero_grad` instead of writing zeros: the stored gradient is
+    /// stale and means zero. The next backward pass then overwrites it rather
+    /// than adding to it (PyTorch's `set_to_none`), which saves a pass over
+    /// every gradient per step; any reader sees zeros.
+    grad_is_zero: Cell<bool>,
 }
 
 impl Parameter {
@@ -34,6 +39,7 @@ impl Parameter {
             inner: Rc::new(ParameterCells {
                 value: RefCell::new(value),
                 grad: RefCell::new(grad),
+                grad_is_zero: Cell::new(false),
             }),
         }
     }
@@ -50,22 +56,43 @@ impl Parameter {
 
     /// The gradient accumulated since the last [`Parameter::zero_grad`].
     pub fn grad(&self) -> Ref<'_, Tensor> {
+        self.materialise_zero_grad();
         self.inner.grad.borrow()
     }
 
     /// The gradient, for clipping or for writing into during backward.
     pub fn grad_mut(&self) -> RefMut<'_, Tensor> {
+        self.materialise_zero_grad();
         self.inner.grad.borrow_mut()
     }
 
     /// Value and gradient at once: the borrow an optimizer step needs.
     pub fn value_and_grad(&self) -> (RefMut<'_, Tensor>, Ref<'_, Tensor>) {
+        self.materialise_zero_grad();
         (self.inner.value.borrow_mut(), self.inner.grad.borrow())
     }
 
     /// Sets the gradient to zero, keeping its storage.
+    ///
+    /// This writes nothing: the gradient is marked as zero, and the next
+    /// backward pass overwrites it instead of adding to it.
     pub fn zero_grad(&self) {
-        self.inner.grad.borrow_mut().fill(0.0);
+        self.inner.grad_is_zero.set(true);
+    }
+
+    /// Calls `write(gradient, accumulate)` for a backward rule: `accumulate`
+    /// is false when the gradient is marked zero, so the rule overwrites the
+    /// stale storage instead of adding to it.
+    pub(crate) fn write_grad(&self, write: impl FnOnce(&mut Tensor, bool)) {
+        let accumulate = !self.inner.grad_is_zero.replace(false);
+        write(&mut self.inner.grad.borrow_mut(), accumulate);
+    }
+
+    /// Writes the zeros a `zero_grad` deferred, before anyone reads them.
+    fn materialise_zero_grad(&self) {
+        if self.inner.grad_is_zero.replace(false) {
+            self.inner.grad.borrow_mut().fill(0.0);
+        }
     }
 
     /// Replaces the value; used by checkpoint loading.
@@ -128,6 +155,27 @@ mod tests {
         p.zero_grad();
         assert_eq!(q.grad()[[1, 2]], 0.0);
         assert!(p.same_as(&q));
+    }
+
+    #[test]
+    fn a_zeroed_gradient_reads_as_zero_and_is_overwritten_by_the_next_write() {
+        let p = Parameter::new(ArrayD::from_elem(vec![2], 1.0));
+        p.grad_mut().fill(5.0);
+        p.zero_grad();
+        p.write_grad(|g, accumulate| {
+            assert!(!accumulate);
+            g.fill(3.0);
+        });
+        p.write_grad(|g, accumulate| {
+            assert!(accumulate);
+            *g += 1.0;
+        });
+        assert_eq!(p.grad()[[0]], 4.0);
+        p.zero_grad();
+        assert_eq!(p.grad()[[1]], 0.0);
+        p.zero_grad();
+        let (_, grad) = p.value_and_grad();
+        assert_eq!(grad[[0]], 0.0);
     }
 
     #[test]
