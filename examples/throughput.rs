@@ -18,6 +18,7 @@
 use std::time::Instant;
 
 use clap::Parser;
+use descent::autograd::with_active_workers;
 use descent::data::{DataLoader, Dataset, Mnist};
 use descent::nn::Module;
 use descent::optim::{Adam, Optimizer};
@@ -124,9 +125,11 @@ fn epoch_rate(workload: &Workload, train: &Dataset, warmup_steps: usize, seed: u
     let mut loader = DataLoader::new(train.len(), workload.batch_size, seed as u64 + 1);
     let start = Instant::now();
     let mut samples = 0;
-    while loader.next_batch(train, &mut workspace.batch) {
-        samples += train_step(&model, &parameters, &mut optimizer, &mut workspace).samples;
-    }
+    with_active_workers(|| {
+        while loader.next_batch(train, &mut workspace.batch) {
+            samples += train_step(&model, &parameters, &mut optimizer, &mut workspace).samples;
+        }
+    });
     let seconds = start.elapsed().as_secs_f64();
     // Keep the optimizer observable so the work cannot be optimised away.
     assert!(optimizer.learning_rate() > 0.0);

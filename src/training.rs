@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use descent_autograd::{Parameter, Reduction, Tape};
+use descent_autograd::{with_active_workers, Parameter, Reduction, Tape};
 use descent_data::{Batch, DataLoader, Dataset};
 use descent_nn::metrics::count_correct;
 use descent_nn::{Linear, Module, ReLU, Sequential};
@@ -82,7 +82,9 @@ pub struct Workspace {
 }
 
 /// Trains `model` on the rest of the loader's current epoch, calling
-/// `after_step` after every optimizer step.
+/// `after_step` after every optimizer step, with the pool's other threads kept
+/// awake for the parallel parts of each step (see
+/// [`with_active_workers`](descent_autograd::with_active_workers)).
 ///
 /// `parameters` is `model.parameters()`, taken once by the caller so that the
 /// loop does not rebuild the list every step. The loop ends when the loader
@@ -102,15 +104,17 @@ pub fn train_epoch(
     let mut report = EpochReport::default();
     let mut loss_sum = 0.0f64;
     model.set_training(true);
-    while loader.next_batch(dataset, &mut workspace.batch) {
-        let step = train_step(model, parameters, optimizer, workspace);
-        loss_sum += step.loss as f64 * step.samples as f64;
-        report.samples += step.samples;
-        report.steps += 1;
-        if !after_step(step) {
-            break;
+    with_active_workers(|| {
+        while loader.next_batch(dataset, &mut workspace.batch) {
+            let step = train_step(model, parameters, optimizer, workspace);
+            loss_sum += step.loss as f64 * step.samples as f64;
+            report.samples += step.samples;
+            report.steps += 1;
+            if !after_step(step) {
+                break;
+            }
         }
-    }
+    });
     report.loss = loss_sum / report.samples.max(1) as f64;
     report.seconds = start.elapsed().as_secs_f64();
     report

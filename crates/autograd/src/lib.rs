@@ -33,6 +33,7 @@ mod parameter;
 mod pool;
 mod tape;
 mod var;
+mod workers;
 
 pub use anomaly::{Anomaly, Phase};
 pub use gradcheck::{gradcheck, GradcheckError, GradcheckOptions};
@@ -41,6 +42,7 @@ pub use op::Reduction;
 pub use parameter::Parameter;
 pub use tape::Tape;
 pub use var::Var;
+pub use workers::with_active_workers;
 
 /// The tensor type of descent: an `ndarray` array of `f32` of any rank.
 pub type Tensor = ndarray::ArrayD<f32>;

@@ -194,8 +194,14 @@ impl TensorState {
 /// threads. Below it the fork/join overhead costs more than the arithmetic.
 pub(crate) const PARALLEL_THRESHOLD: usize = 1 << 15;
 
-/// The piece of a large tensor one rayon task updates.
-pub(crate) const PARALLEL_CHUNK: usize = 1 << 13;
+/// The length of the piece of a `len`-element tensor one rayon task updates:
+/// one piece per thread, since every task costs a wake-up that is worth more
+/// than a few thousand elements of work. The update is elementwise, so how the
+/// tensor is cut never changes a result.
+pub(crate) fn parallel_chunk(len: usize) -> usize {
+    len.div_ceil(rayon::current_num_threads())
+        .next_multiple_of(1024)
+}
 
 /// Applies `$kernel(&mut value, grad, &mut buffer...)` to every element of a
 /// parameter, its gradient and the named buffers (`&mut Tensor` variables), in
@@ -238,7 +244,7 @@ macro_rules! elementwise {
             $(let $buffer = $buffer.as_slice_mut().expect("standard layout is contiguous");)*
             if parallel {
                 use ::rayon::prelude::*;
-                let chunk = $crate::optimizer::PARALLEL_CHUNK;
+                let chunk = $crate::optimizer::parallel_chunk(value.len());
                 (
                     value.par_chunks_mut(chunk),
                     grad.par_chunks(chunk),
@@ -291,7 +297,7 @@ pub(crate) fn update_in_place(tensor: &mut Tensor, kernel: impl Fn(&mut f32) + S
         Some(values) if parallel => {
             use rayon::prelude::*;
             values
-                .par_chunks_mut(PARALLEL_CHUNK)
+                .par_chunks_mut(parallel_chunk(values.len()))
                 .for_each(|chunk| chunk.iter_mut().for_each(&kernel));
         }
         Some(values) => values.iter_mut().for_each(kernel),
