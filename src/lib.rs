@@ -13,3 +13,8 @@ pub use descent_optim as optim;
 pub mod checkpoint;
 pub mod teaching;
 pub mod training;
+
+/// The README's code, compiled and run as doctests so that it stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
