@@ -65,7 +65,9 @@ fn main() {
                 with_active_workers(|| {
                     let mut run =
                         || gemm(1.0, &a.view(), &b_transposed.t(), 0.0, &mut out.view_mut());
-                    for _ in 0..20 {
+                    // Long enough for a new pool's threads to be up and polling.
+                    let warm_up = Instant::now();
+                    while warm_up.elapsed().as_millis() < 100 {
                         run();
                     }
                     let start = Instant::now();
