@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release --example mnist
 //! cargo run --release --example mnist -- --optimizer sgd --lr 0.1 --batch-size 32
-//! cargo run --release --example mnist -- --hidden 512,256 --epochs 20 --threads 2
+//! cargo run --release --example mnist -- --hidden 256,128 --epochs 10 --threads 1
 //! ```
 //!
 //! Each epoch shows a progress bar with the running loss and samples/s, then
@@ -40,7 +40,7 @@ struct Args {
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/fashion-mnist"))]
     data: PathBuf,
     /// Passes over the training set.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 20)]
     epochs: usize,
     /// Samples per step: 1 is stochastic, the training-set size is batch
     /// gradient descent, anything between is mini-batch.
@@ -57,7 +57,7 @@ struct Args {
     #[arg(long, value_enum, default_value_t = ScheduleName::Cosine)]
     schedule: ScheduleName,
     /// Hidden layer widths, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "256,128")]
+    #[arg(long, value_delimiter = ',', default_value = "512,256")]
     hidden: Vec<usize>,
     /// Seed of the weight initialisation and the shuffling.
     #[arg(long, default_value_t = 0)]
