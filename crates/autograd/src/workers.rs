@@ -36,7 +36,11 @@ pub fn with_active_workers<R>(work: impl FnOnce() -> R) -> R {
             scope.spawn(|_| {
                 while !stop.load(Ordering::Acquire) {
                     if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                        spin_loop();
+                        // Poll the other threads' queues less often than we
+                        // spin, so as not to fight over their cache lines.
+                        for _ in 0..64 {
+                            spin_loop();
+                        }
                     }
                 }
             });
