@@ -84,7 +84,7 @@ pub struct Workspace {
 /// Trains `model` on the rest of the loader's current epoch, calling
 /// `after_step` after every optimizer step, with the pool's other threads kept
 /// awake for the parallel parts of each step (see
-/// [`with_active_workers`](descent_autograd::with_active_workers)).
+/// [`with_active_workers`]).
 ///
 /// `parameters` is `model.parameters()`, taken once by the caller so that the
 /// loop does not rebuild the list every step. The loop ends when the loader
