@@ -302,7 +302,7 @@ fn train(args: &Args, threads: usize) -> Result<(), String> {
                 let smoothed = running_loss.map_or(step.loss, |l| 0.98 * l + 0.02 * step.loss);
                 running_loss = Some(smoothed);
                 bar.inc(1);
-                if bar.position() % 25 == 0 {
+                if bar.position().is_multiple_of(25) {
                     let rate = samples as f64 / epoch_start.elapsed().as_secs_f64();
                     bar.set_message(format!("loss {smoothed:.4}, {rate:.0} samples/s"));
                 }

@@ -470,7 +470,11 @@ pub fn contour_lines(grid: &Grid, level: f32) -> Vec<Vec<(f32, f32)>> {
     let mut crossing: HashMap<usize, (f32, f32)> = HashMap::new();
     let mut point_on = |key: usize| -> usize {
         let (c, r) = ((key / 2) % columns, (key / 2) / columns);
-        let (c2, r2) = if key % 2 == 0 { (c + 1, r) } else { (c, r + 1) };
+        let (c2, r2) = if key.is_multiple_of(2) {
+            (c + 1, r)
+        } else {
+            (c, r + 1)
+        };
         let (a, b) = (grid.at(c, r), grid.at(c2, r2));
         let t = ((level - a) / (b - a)).clamp(0.0, 1.0);
         let x = grid.xs[c] + (grid.xs[c2] - grid.xs[c]) * t;
