@@ -5,9 +5,7 @@ use descent_autograd::Parameter;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OptimizerError;
-use crate::optimizer::{
-    elementwise, ensure, HyperParameters, Optimizer, OptimizerKind, OptimizerState, SlotTable,
-};
+use crate::optimizer::{elementwise, ensure, state_methods, Optimizer, OptimizerKind, SlotTable};
 
 const BUFFERS: [&str; 2] = ["square_avg", "acc_delta"];
 
@@ -126,9 +124,7 @@ impl Adadelta {
 }
 
 impl Optimizer for Adadelta {
-    fn kind(&self) -> OptimizerKind {
-        OptimizerKind::Adadelta
-    }
+    state_methods!(Adadelta, |_: &AdadeltaConfig| &BUFFERS[..]);
 
     fn step(&mut self, params: &[(String, Parameter)]) {
         if let Err(error) = self.config.validate() {
@@ -165,37 +161,5 @@ impl Optimizer for Adadelta {
                 }
             );
         }
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.config.lr = lr;
-    }
-
-    fn state(&self) -> OptimizerState {
-        OptimizerState {
-            hyper_parameters: HyperParameters::Adadelta(self.config.clone()),
-            parameters: self.slots.export(&BUFFERS),
-        }
-    }
-
-    fn load_state(
-        &mut self,
-        state: OptimizerState,
-        params: &[(String, Parameter)],
-    ) -> Result<(), OptimizerError> {
-        let HyperParameters::Adadelta(config) = state.hyper_parameters else {
-            return Err(OptimizerError::WrongKind {
-                expected: OptimizerKind::Adadelta,
-                found: state.hyper_parameters.kind(),
-            });
-        };
-        config.validate()?;
-        let slots = SlotTable::import(state.parameters, &BUFFERS, params)?;
-        *self = Adadelta { config, slots };
-        Ok(())
     }
 }

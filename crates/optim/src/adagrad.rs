@@ -4,9 +4,7 @@ use descent_autograd::Parameter;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OptimizerError;
-use crate::optimizer::{
-    elementwise, ensure, HyperParameters, Optimizer, OptimizerKind, OptimizerState, SlotTable,
-};
+use crate::optimizer::{elementwise, ensure, state_methods, Optimizer, OptimizerKind, SlotTable};
 
 const BUFFERS: [&str; 1] = ["sum"];
 
@@ -139,9 +137,7 @@ impl Adagrad {
 }
 
 impl Optimizer for Adagrad {
-    fn kind(&self) -> OptimizerKind {
-        OptimizerKind::Adagrad
-    }
+    state_methods!(Adagrad, |_: &AdagradConfig| &BUFFERS[..]);
 
     fn step(&mut self, params: &[(String, Parameter)]) {
         if let Err(error) = self.config.validate() {
@@ -174,37 +170,5 @@ impl Optimizer for Adagrad {
                 }
             );
         }
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.config.lr = lr;
-    }
-
-    fn state(&self) -> OptimizerState {
-        OptimizerState {
-            hyper_parameters: HyperParameters::Adagrad(self.config.clone()),
-            parameters: self.slots.export(&BUFFERS),
-        }
-    }
-
-    fn load_state(
-        &mut self,
-        state: OptimizerState,
-        params: &[(String, Parameter)],
-    ) -> Result<(), OptimizerError> {
-        let HyperParameters::Adagrad(config) = state.hyper_parameters else {
-            return Err(OptimizerError::WrongKind {
-                expected: OptimizerKind::Adagrad,
-                found: state.hyper_parameters.kind(),
-            });
-        };
-        config.validate()?;
-        let slots = SlotTable::import(state.parameters, &BUFFERS, params)?;
-        *self = Adagrad { config, slots };
-        Ok(())
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::OptimizerError;
 use crate::optimizer::{
-    elementwise, ensure, lerp, HyperParameters, Optimizer, OptimizerKind, OptimizerState, SlotTable,
+    elementwise, ensure, lerp, state_methods, Optimizer, OptimizerKind, SlotTable,
 };
 
 const BUFFERS: [&str; 2] = ["exp_avg", "exp_avg_sq"];
@@ -303,9 +303,7 @@ impl Adam {
 }
 
 impl Optimizer for Adam {
-    fn kind(&self) -> OptimizerKind {
-        OptimizerKind::Adam
-    }
+    state_methods!(Adam, |config: &AdamConfig| buffer_names(config.amsgrad));
 
     fn step(&mut self, params: &[(String, Parameter)]) {
         if let Err(error) = self.config.validate() {
@@ -323,38 +321,6 @@ impl Optimizer for Adam {
             c.amsgrad,
             WeightDecay::L2,
         );
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.config.lr = lr;
-    }
-
-    fn state(&self) -> OptimizerState {
-        OptimizerState {
-            hyper_parameters: HyperParameters::Adam(self.config.clone()),
-            parameters: self.slots.export(buffer_names(self.config.amsgrad)),
-        }
-    }
-
-    fn load_state(
-        &mut self,
-        state: OptimizerState,
-        params: &[(String, Parameter)],
-    ) -> Result<(), OptimizerError> {
-        let HyperParameters::Adam(config) = state.hyper_parameters else {
-            return Err(OptimizerError::WrongKind {
-                expected: OptimizerKind::Adam,
-                found: state.hyper_parameters.kind(),
-            });
-        };
-        config.validate()?;
-        let slots = SlotTable::import(state.parameters, buffer_names(config.amsgrad), params)?;
-        *self = Adam { config, slots };
-        Ok(())
     }
 }
 
@@ -445,9 +411,7 @@ impl AdamW {
 }
 
 impl Optimizer for AdamW {
-    fn kind(&self) -> OptimizerKind {
-        OptimizerKind::AdamW
-    }
+    state_methods!(AdamW, |config: &AdamWConfig| buffer_names(config.amsgrad));
 
     fn step(&mut self, params: &[(String, Parameter)]) {
         if let Err(error) = self.config.validate() {
@@ -465,37 +429,5 @@ impl Optimizer for AdamW {
             c.amsgrad,
             WeightDecay::Decoupled,
         );
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.config.lr = lr;
-    }
-
-    fn state(&self) -> OptimizerState {
-        OptimizerState {
-            hyper_parameters: HyperParameters::AdamW(self.config.clone()),
-            parameters: self.slots.export(buffer_names(self.config.amsgrad)),
-        }
-    }
-
-    fn load_state(
-        &mut self,
-        state: OptimizerState,
-        params: &[(String, Parameter)],
-    ) -> Result<(), OptimizerError> {
-        let HyperParameters::AdamW(config) = state.hyper_parameters else {
-            return Err(OptimizerError::WrongKind {
-                expected: OptimizerKind::AdamW,
-                found: state.hyper_parameters.kind(),
-            });
-        };
-        config.validate()?;
-        let slots = SlotTable::import(state.parameters, buffer_names(config.amsgrad), params)?;
-        *self = AdamW { config, slots };
-        Ok(())
     }
 }

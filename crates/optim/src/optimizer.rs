@@ -271,6 +271,59 @@ macro_rules! elementwise {
 }
 pub(crate) use elementwise;
 
+/// The methods of an [`Optimizer`] impl that only move state around, which
+/// every optimizer shares: it keeps its hyper-parameters in `config` (with an
+/// `lr` field, a `validate` method and a [`HyperParameters`] variant named like
+/// its [`OptimizerKind`]) and its per-parameter state in `slots`, and
+/// `$buffer_names` names the buffers a configuration keeps.
+macro_rules! state_methods {
+    ($kind:ident, $buffer_names:expr) => {
+        fn kind(&self) -> $crate::OptimizerKind {
+            $crate::OptimizerKind::$kind
+        }
+
+        fn learning_rate(&self) -> f64 {
+            self.config.lr
+        }
+
+        fn set_learning_rate(&mut self, lr: f64) {
+            self.config.lr = lr;
+        }
+
+        fn state(&self) -> $crate::OptimizerState {
+            $crate::OptimizerState {
+                hyper_parameters: $crate::HyperParameters::$kind(self.config.clone()),
+                parameters: self.slots.export($buffer_names(&self.config)),
+            }
+        }
+
+        fn load_state(
+            &mut self,
+            state: $crate::OptimizerState,
+            params: &[(String, ::descent_autograd::Parameter)],
+        ) -> Result<(), $crate::OptimizerError> {
+            let $crate::HyperParameters::$kind(config) = state.hyper_parameters else {
+                return Err($crate::OptimizerError::WrongKind {
+                    expected: $crate::OptimizerKind::$kind,
+                    found: state.hyper_parameters.kind(),
+                });
+            };
+            config.validate()?;
+            let slots = $crate::optimizer::SlotTable::import(
+                state.parameters,
+                $buffer_names(&config),
+                params,
+            )?;
+            // Both replaced only once everything checked out: on error the
+            // optimizer is unchanged.
+            self.config = config;
+            self.slots = slots;
+            Ok(())
+        }
+    };
+}
+pub(crate) use state_methods;
+
 /// Zero for a subnormal number, the number itself otherwise (NaN included).
 ///
 /// A moment buffer whose gradient has gone to zero (a weight fed by an

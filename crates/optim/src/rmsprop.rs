@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::OptimizerError;
 use crate::optimizer::{
-    elementwise, ensure, lerp, HyperParameters, Optimizer, OptimizerKind, OptimizerState, SlotTable,
+    elementwise, ensure, lerp, state_methods, Optimizer, OptimizerKind, SlotTable,
 };
 
 /// [`RmsProp`]'s hyper-parameters. `Default` gives `torch.optim.RMSprop`'s
@@ -163,9 +163,7 @@ impl RmsProp {
 }
 
 impl Optimizer for RmsProp {
-    fn kind(&self) -> OptimizerKind {
-        OptimizerKind::RmsProp
-    }
+    state_methods!(RmsProp, RmsPropConfig::buffer_names);
 
     fn step(&mut self, params: &[(String, Parameter)]) {
         if let Err(error) = self.config.validate() {
@@ -245,37 +243,5 @@ impl Optimizer for RmsProp {
                 _ => unreachable!("SlotTable::slot checked the buffer count"),
             }
         }
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.config.lr = lr;
-    }
-
-    fn state(&self) -> OptimizerState {
-        OptimizerState {
-            hyper_parameters: HyperParameters::RmsProp(self.config.clone()),
-            parameters: self.slots.export(self.config.buffer_names()),
-        }
-    }
-
-    fn load_state(
-        &mut self,
-        state: OptimizerState,
-        params: &[(String, Parameter)],
-    ) -> Result<(), OptimizerError> {
-        let HyperParameters::RmsProp(config) = state.hyper_parameters else {
-            return Err(OptimizerError::WrongKind {
-                expected: OptimizerKind::RmsProp,
-                found: state.hyper_parameters.kind(),
-            });
-        };
-        config.validate()?;
-        let slots = SlotTable::import(state.parameters, config.buffer_names(), params)?;
-        *self = RmsProp { config, slots };
-        Ok(())
     }
 }

@@ -5,9 +5,7 @@ use descent_autograd::Parameter;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OptimizerError;
-use crate::optimizer::{
-    elementwise, ensure, HyperParameters, Optimizer, OptimizerKind, OptimizerState, SlotTable,
-};
+use crate::optimizer::{elementwise, ensure, state_methods, Optimizer, OptimizerKind, SlotTable};
 
 const BUFFERS: [&str; 1] = ["momentum_buffer"];
 
@@ -152,20 +150,19 @@ impl Sgd {
     pub fn config(&self) -> &SgdConfig {
         &self.config
     }
+}
 
-    fn buffer_names(&self) -> &'static [&'static str] {
-        if self.config.momentum != 0.0 {
-            &BUFFERS
-        } else {
-            &[]
-        }
+/// The buffers a configuration keeps: a momentum buffer only with momentum.
+fn buffer_names(config: &SgdConfig) -> &'static [&'static str] {
+    if config.momentum != 0.0 {
+        &BUFFERS
+    } else {
+        &[]
     }
 }
 
 impl Optimizer for Sgd {
-    fn kind(&self) -> OptimizerKind {
-        OptimizerKind::Sgd
-    }
+    state_methods!(Sgd, buffer_names);
 
     fn step(&mut self, params: &[(String, Parameter)]) {
         if let Err(error) = self.config.validate() {
@@ -211,38 +208,5 @@ impl Optimizer for Sgd {
                 }
             );
         }
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.config.lr = lr;
-    }
-
-    fn state(&self) -> OptimizerState {
-        OptimizerState {
-            hyper_parameters: HyperParameters::Sgd(self.config.clone()),
-            parameters: self.slots.export(&BUFFERS),
-        }
-    }
-
-    fn load_state(
-        &mut self,
-        state: OptimizerState,
-        params: &[(String, Parameter)],
-    ) -> Result<(), OptimizerError> {
-        let HyperParameters::Sgd(config) = state.hyper_parameters else {
-            return Err(OptimizerError::WrongKind {
-                expected: OptimizerKind::Sgd,
-                found: state.hyper_parameters.kind(),
-            });
-        };
-        config.validate()?;
-        let loaded = Sgd::with_config(config);
-        let slots = SlotTable::import(state.parameters, loaded.buffer_names(), params)?;
-        *self = Sgd { slots, ..loaded };
-        Ok(())
     }
 }
