@@ -1,7 +1,7 @@
 //! The classification training loop: the MNIST example, the throughput
 //! benchmark and the tests all run this code.
 //!
-//! One step is: copy the batch onto the tape, forward, cross-entropy, backward,
+//! One step is: move the batch onto the tape, forward, cross-entropy, backward,
 //! optimizer step, zero the gradients, reset the tape. The tape, the batch
 //! buffers and the optimizer's state are reused from step to step, so a steady
 //! loop allocates nothing.
@@ -13,7 +13,7 @@ use descent_data::{Batch, DataLoader, Dataset};
 use descent_nn::metrics::count_correct;
 use descent_nn::{Linear, Module, ReLU, Sequential};
 use descent_optim::Optimizer;
-use ndarray::s;
+use ndarray::{s, Array2, Ix2};
 use rand::Rng;
 
 /// A multi-layer perceptron: `Linear → ReLU` for each hidden width, then a
@@ -127,21 +127,26 @@ pub fn train_step(
     optimizer: &mut dyn Optimizer,
     workspace: &mut Workspace,
 ) -> StepReport {
-    let batch = &workspace.batch;
+    let Workspace { tape, batch } = workspace;
+    let samples = batch.len();
     let loss = {
-        let tape = &workspace.tape;
-        let images = tape.constant_copy(batch.images().view().into_dyn());
-        let loss = model.forward(images).cross_entropy(batch.labels());
+        // The batch's buffer moves onto the tape and a recycled one of the
+        // same shape takes its place for the next fill: no copy.
+        let mut images = batch.swap_images(Array2::zeros((0, 0))).into_dyn();
+        let input = tape.constant_swap(&mut images);
+        batch.swap_images(
+            images
+                .into_dimensionality::<Ix2>()
+                .expect("the storage has the batch's 2-D shape"),
+        );
+        let loss = model.forward(input).cross_entropy(batch.labels());
         loss.backward();
         loss.item()
     };
     optimizer.step(parameters);
     optimizer.zero_grad(parameters);
-    workspace.tape.reset();
-    StepReport {
-        loss,
-        samples: batch.len(),
-    }
+    tape.reset();
+    StepReport { loss, samples }
 }
 
 /// Mean cross-entropy and accuracy of `model` on `dataset`, in evaluation mode

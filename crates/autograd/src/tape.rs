@@ -179,6 +179,16 @@ impl Tape {
         self.push_leaf(Value::Owned(tensor), false)
     }
 
+    /// `value` as a constant, taken without a copy: `value` is replaced by a
+    /// tensor of the same shape from the tape's recycled storage, whose
+    /// contents are unspecified and meant to be overwritten (by the next
+    /// batch, say). Swapping buffers this way feeds a batch with no copy and no
+    /// allocation.
+    pub fn constant_swap(&self, value: &mut Tensor) -> Var<'_> {
+        let storage = self.pool.borrow_mut().take_uninit(value.shape());
+        self.push_leaf(Value::Owned(std::mem::replace(value, storage)), false)
+    }
+
     /// A leaf whose gradient is kept and can be read with [`Var::grad`] after
     /// `backward`.
     pub fn variable(&self, value: Tensor) -> Var<'_> {

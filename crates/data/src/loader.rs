@@ -85,6 +85,16 @@ impl Batch {
         &self.images
     }
 
+    /// Hands the filled images over without copying them, keeping `storage`
+    /// as the buffer the next fill writes into (its contents are ignored).
+    ///
+    /// A training loop swaps the batch with a tensor from its tape's recycled
+    /// storage, so each batch is copied once, from the dataset, and the two
+    /// buffers take turns.
+    pub fn swap_images(&mut self, storage: Array2<f32>) -> Array2<f32> {
+        std::mem::replace(&mut self.images, storage)
+    }
+
     /// The labels, one per image, each below the dataset's number of classes.
     pub fn labels(&self) -> &[usize] {
         &self.labels
