@@ -27,16 +27,32 @@ struct Args {
     repeats: usize,
 }
 
-/// (name, m, k, n): the products of a training step, forward `x · Wᵀ` with
-/// `W` stored `[out, in]`.
-const SHAPES: [(&str, usize, usize, usize); 7] = [
-    ("W1 fc1 forward", 64, 784, 128),
-    ("W1 fc1 weight grad", 128, 64, 784),
-    ("W2 fc1 forward", 256, 784, 512),
-    ("W2 fc1 weight grad", 512, 256, 784),
-    ("W2 fc2 forward", 256, 512, 512),
-    ("W2 fc2 input grad", 256, 512, 512),
-    ("W2 fc2 weight grad", 512, 256, 512),
+/// Which product of a dense layer `y = x · Wᵀ` a shape is, which fixes the
+/// operands' layouts: row-major `x`, `dy` and `W` as the tape stores them.
+#[derive(Clone, Copy)]
+enum Product {
+    /// `y = x · Wᵀ`: `a` row-major, `b` column-major (a transposed view).
+    Forward,
+    /// `dx = dy · W`: both row-major.
+    InputGrad,
+    /// `dW = dyᵀ · x`: `a` column-major (a transposed view), `b` row-major.
+    WeightGrad,
+}
+
+/// (name, product, m, k, n): the products of the workloads' training steps.
+const SHAPES: [(&str, Product, usize, usize, usize); 12] = [
+    ("W1 fc1 forward", Product::Forward, 64, 784, 128),
+    ("W1 fc1 weight grad", Product::WeightGrad, 128, 64, 784),
+    ("W1 fc2 forward", Product::Forward, 64, 128, 10),
+    ("W2 fc1 forward", Product::Forward, 256, 784, 512),
+    ("W2 fc1 weight grad", Product::WeightGrad, 512, 256, 784),
+    ("W2 fc2 forward", Product::Forward, 256, 512, 512),
+    ("W2 fc2 input grad", Product::InputGrad, 256, 512, 512),
+    ("W2 fc2 weight grad", Product::WeightGrad, 512, 256, 512),
+    ("W2 fc3 forward", Product::Forward, 256, 512, 10),
+    ("W2 fc3 input grad", Product::InputGrad, 256, 10, 512),
+    ("W2 fc3 weight grad", Product::WeightGrad, 10, 256, 512),
+    ("S1 fc1 forward", Product::Forward, 1, 784, 128),
 ];
 
 fn operand(rows: usize, columns: usize) -> Array2<f32> {
@@ -51,9 +67,18 @@ fn main() {
         "{:<20} {:>16} {:>16}",
         "shape (m, k, n)", "1 thread", "2 threads"
     );
-    for (name, m, k, n) in SHAPES {
-        let a = operand(m, k);
-        let b_transposed = operand(n, k);
+    for (name, product, m, k, n) in SHAPES {
+        // Stored as the tape stores them; `a` and `b` are views of these.
+        let (a_storage, b_storage) = match product {
+            Product::Forward => (operand(m, k), operand(n, k)),
+            Product::InputGrad => (operand(m, k), operand(k, n)),
+            Product::WeightGrad => (operand(k, m), operand(k, n)),
+        };
+        let (a, b) = match product {
+            Product::Forward => (a_storage.view(), b_storage.t()),
+            Product::InputGrad => (a_storage.view(), b_storage.view()),
+            Product::WeightGrad => (a_storage.t(), b_storage.view()),
+        };
         let mut out = Array2::<f32>::zeros((m, n));
         let mut cells = Vec::new();
         for threads in [1usize, 2] {
@@ -63,8 +88,7 @@ fn main() {
                 .expect("a thread pool");
             let seconds = pool.install(|| {
                 with_active_workers(|| {
-                    let mut run =
-                        || gemm(1.0, &a.view(), &b_transposed.t(), 0.0, &mut out.view_mut());
+                    let mut run = || gemm(1.0, &a, &b, 0.0, &mut out.view_mut());
                     // Long enough for a new pool's threads to be up and polling.
                     let warm_up = Instant::now();
                     while warm_up.elapsed().as_millis() < 100 {

@@ -125,9 +125,11 @@ fn a_stochastic_step_allocates_nothing_once_warm() {
 
 fn mini_batch_steps_allocate_only_the_matrix_kernels_packing_buffers() {
     // W1 (batch 64) runs 5 matrix products a step, W2 (batch 256) 8: two
-    // forward and three backward, or three and five. A large product runs as
-    // two kernel calls (one per half of the output), and each call allocates
-    // at most two blocks for packing, freed before it returns.
+    // forward and three backward, or three and five. descent's AVX-512
+    // kernel packs on the stack; the `gemm` crate, which runs the rest (the
+    // 10-wide output layer's products, or all of them on other CPUs),
+    // allocates at most two blocks per call, freed before it returns, and a
+    // large product runs as two calls (one per half of the output).
     let w1 = count_steps(&[128], 64, &mut Adam::new(1e-3), 1);
     let mut momentum = Sgd::new(0.01).momentum(0.9);
     let w2 = count_steps(&[512, 512], 256, &mut momentum, 1);

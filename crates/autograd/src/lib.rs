@@ -25,6 +25,7 @@
 
 mod anomaly;
 mod backward;
+mod gemm;
 mod gradcheck;
 mod kernels;
 mod op;
@@ -36,8 +37,8 @@ mod var;
 mod workers;
 
 pub use anomaly::{Anomaly, Phase};
+pub use gemm::gemm;
 pub use gradcheck::{gradcheck, GradcheckError, GradcheckOptions};
-pub use kernels::gemm;
 pub use op::Reduction;
 pub use parameter::Parameter;
 pub use tape::Tape;

@@ -4,7 +4,8 @@ use ndarray::Axis;
 
 use super::matmul::{as_matrix, as_matrix_mut};
 use crate::backward::GradientSink;
-use crate::kernels::{gemm, reduce_into};
+use crate::gemm::gemm;
+use crate::kernels::reduce_into;
 use crate::op::{NodeId, Op};
 use crate::tape::Node;
 use crate::{Tensor, Var};

@@ -3,7 +3,7 @@
 use ndarray::{ArrayView2, ArrayViewMut2, Ix2};
 
 use crate::backward::GradientSink;
-use crate::kernels::gemm;
+use crate::gemm::gemm;
 use crate::op::{NodeId, Op};
 use crate::tape::Node;
 use crate::{Tensor, Var};

@@ -1,0 +1,389 @@
+//! descent's own AVX-512 matrix product, for the shapes of a training step.
+//!
+//! The `gemm` crate reaches 70–85 % of this CPU's peak on the products of an
+//! MLP step and spends another tenth of the step repacking its left operand.
+//! This kernel is shaped by how the tape lays out its operands instead:
+//!
+//! - `c` is row-major (every tape value is), so a micro-kernel computes a
+//!   block of `ROWS` rows × `16·VECTORS` columns of `c` and keeps it in
+//!   registers, `ROWS·VECTORS` accumulators, across the whole inner loop.
+//! - `a` is either row-major (`x` in a forward pass, `dy` in an input
+//!   gradient) or column-major (`dyᵀ` in a weight gradient). Its elements are
+//!   broadcast straight from where they are, so `a` is never packed.
+//! - `b` is copied, one panel of `16·VECTORS` columns × [`DEPTH`] rows at a
+//!   time, into a contiguous, 64-byte-aligned buffer on the stack that stays
+//!   in L1 while every row block of `c` streams past it. A panel is packed
+//!   once per call, so packing costs `1/m` of the arithmetic.
+//!
+//! Every element of `c` is a sum over `k` in increasing order, in blocks of
+//! at most [`DEPTH`]: the same instructions whatever the caller's split.
+
+use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
+
+/// f32 lanes in one AVX-512 register.
+const LANES: usize = 16;
+/// Rows of `c` one micro-kernel call computes.
+pub(super) const ROWS: usize = 6;
+/// Registers across one row block: `16 · VECTORS` columns of `c`.
+const VECTORS: usize = 4;
+/// Columns of a packed panel of `b`.
+const PANEL_WIDTH: usize = LANES * VECTORS;
+/// Most rows of `b` (steps of the inner sum) in one packed panel: 128 × 64
+/// floats is 32 KiB, which leaves L1 (48 KiB) room for the rows of `a` and
+/// `c` streaming past. Measured on W2 against 96 and 192.
+const DEPTH: usize = 128;
+
+/// A matrix operand: a pointer and strides in elements.
+#[derive(Clone, Copy)]
+pub(super) struct Operand {
+    pub ptr: *const f32,
+    pub row_stride: isize,
+    pub column_stride: isize,
+}
+
+/// Whether this kernel can run here and is the better choice for an
+/// `m × k` by `k × n` product with operands laid out like these.
+///
+/// It needs `a` with a unit stride and `c` with unit column stride. It
+/// leaves to the `gemm` crate, which measured faster on them, the small
+/// products of a training step: a 10-class output layer (`n` = 10: most
+/// lanes would be padding), its weight gradient (`m` = 10: `b` would be
+/// packed for two row blocks) and its input gradient (`k` = 10: storing `c`
+/// would cost as much as computing it), and the batch-1 products of
+/// stochastic descent.
+pub(super) fn applies(
+    (m, k, n): (usize, usize, usize),
+    a: &Operand,
+    c_column_stride: isize,
+) -> bool {
+    (a.row_stride == 1 || a.column_stride == 1)
+        && c_column_stride == 1
+        && m >= 16
+        && k >= 16
+        && n >= 2 * LANES
+        && std::arch::is_x86_feature_detected!("avx512f")
+}
+
+#[repr(C, align(64))]
+struct Panel([MaybeUninit<f32>; DEPTH * PANEL_WIDTH]);
+
+/// How a finished block of accumulators lands in `c`.
+#[derive(Clone, Copy)]
+enum Update {
+    /// `c = alpha · acc`; `c` is never read.
+    Overwrite { alpha: f32 },
+    /// `c = alpha · acc + beta · c`.
+    Blend { alpha: f32, beta: f32 },
+}
+
+/// `c = alpha · a · b + beta · c` for an `m × k` `a` and a `k × n` `b`; when
+/// `beta` is 0, `c` is never read.
+///
+/// # Safety
+/// The CPU has AVX-512F; `a`, `b` and `c` cover `m × k`, `k × n` and `m × n`
+/// elements at their strides; `a` has a unit stride (see [`applies`]); `c`
+/// has unit column stride and overlaps neither `a` nor `b`; `m`, `n`, `k` > 0.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: Operand,
+    b: Operand,
+    beta: f32,
+    c: *mut f32,
+    c_row_stride: isize,
+) {
+    // Blocks of equal depth: 784 is 7 × 112, not 6 × 128 + 16.
+    let depth = k.div_ceil(k.div_ceil(DEPTH));
+    let mut panel = Panel([MaybeUninit::uninit(); DEPTH * PANEL_WIDTH]);
+    let panel_ptr = panel.0.as_mut_ptr().cast::<f32>();
+    let a_columns = a.row_stride == 1;
+    for (block, p0) in (0..k).step_by(depth).enumerate() {
+        let block_depth = depth.min(k - p0);
+        for j0 in (0..n).step_by(PANEL_WIDTH) {
+            let columns = PANEL_WIDTH.min(n - j0);
+            let masks: [__mmask16; VECTORS] = std::array::from_fn(|v| {
+                let valid = columns.saturating_sub(v * LANES).min(LANES);
+                ((1u32 << valid) - 1) as __mmask16
+            });
+            // A narrow last panel runs a narrower kernel instead of
+            // multiplying zeros.
+            let vectors = columns.div_ceil(LANES);
+            pack_panel(
+                panel_ptr,
+                b.ptr
+                    .offset(p0 as isize * b.row_stride + j0 as isize * b.column_stride),
+                b.row_stride,
+                b.column_stride,
+                block_depth,
+                columns,
+            );
+            let update = if block > 0 {
+                Update::Blend { alpha, beta: 1.0 }
+            } else if beta == 0.0 {
+                Update::Overwrite { alpha }
+            } else {
+                Update::Blend { alpha, beta }
+            };
+            let mut i0 = 0;
+            while i0 < m {
+                let rows = ROWS.min(m - i0);
+                let a_block = a
+                    .ptr
+                    .offset(i0 as isize * a.row_stride + p0 as isize * a.column_stride);
+                let c_block = c.offset(i0 as isize * c_row_stride + j0 as isize);
+                let run = micro_kernel_for(rows, vectors, a_columns);
+                run(
+                    block_depth,
+                    a_block,
+                    a.row_stride,
+                    a.column_stride,
+                    panel_ptr,
+                    &masks,
+                    c_block,
+                    c_row_stride,
+                    update,
+                );
+                i0 += ROWS;
+            }
+        }
+    }
+}
+
+/// The micro-kernel for a block of `rows` rows (`ROWS`, or fewer at the
+/// bottom of `c`) and `a`'s layout.
+type MicroKernel = unsafe fn(
+    usize,
+    *const f32,
+    isize,
+    isize,
+    *const f32,
+    &[__mmask16; VECTORS],
+    *mut f32,
+    isize,
+    Update,
+);
+
+fn micro_kernel_for(rows: usize, vectors: usize, a_column_major: bool) -> MicroKernel {
+    macro_rules! table {
+        ($($r:literal)*) => {
+            match (rows, vectors, a_column_major) {
+                $(
+                    ($r, 4, false) => micro_kernel::<$r, 4, false>,
+                    ($r, 3, false) => micro_kernel::<$r, 3, false>,
+                    ($r, 2, false) => micro_kernel::<$r, 2, false>,
+                    ($r, 1, false) => micro_kernel::<$r, 1, false>,
+                    ($r, 4, true) => micro_kernel::<$r, 4, true>,
+                    ($r, 3, true) => micro_kernel::<$r, 3, true>,
+                    ($r, 2, true) => micro_kernel::<$r, 2, true>,
+                    ($r, 1, true) => micro_kernel::<$r, 1, true>,
+                )*
+                _ => unreachable!("a block has 1 to {ROWS} rows and 1 to {VECTORS} vectors"),
+            }
+        };
+    }
+    table!(1 2 3 4 5 6)
+}
+
+/// `R` rows × `16 · V` columns of `c` from `depth` steps of the inner sum:
+/// `R · V` accumulators stay in registers; each step loads one row of the
+/// panel and broadcasts one element of `a` per row.
+#[inline]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro_kernel<const R: usize, const V: usize, const A_COLUMN_MAJOR: bool>(
+    depth: usize,
+    a: *const f32,
+    a_row_stride: isize,
+    a_column_stride: isize,
+    panel: *const f32,
+    masks: &[__mmask16; VECTORS],
+    c: *mut f32,
+    c_row_stride: isize,
+    update: Update,
+) {
+    let mut acc = [[_mm512_setzero_ps(); V]; R];
+    if A_COLUMN_MAJOR {
+        // One column of the block of `a` is R consecutive floats.
+        let mut a_column = a;
+        let mut b_row = panel;
+        for _ in 0..depth {
+            _mm_prefetch::<_MM_HINT_T0>(a_column.offset(8 * a_column_stride).cast());
+            let b: [__m512; V] = std::array::from_fn(|v| _mm512_load_ps(b_row.add(v * LANES)));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let a = _mm512_set1_ps(*a_column.add(i));
+                for (sum, &b) in row.iter_mut().zip(&b) {
+                    *sum = _mm512_fmadd_ps(a, b, *sum);
+                }
+            }
+            a_column = a_column.offset(a_column_stride);
+            b_row = b_row.add(PANEL_WIDTH);
+        }
+    } else {
+        let a_rows: [*const f32; R] = std::array::from_fn(|i| a.offset(i as isize * a_row_stride));
+        let mut b_row = panel;
+        for p in 0..depth {
+            if p % LANES == 0 {
+                for a_row in &a_rows {
+                    _mm_prefetch::<_MM_HINT_T0>(a_row.add(p + 2 * LANES).cast());
+                }
+            }
+            let b: [__m512; V] = std::array::from_fn(|v| _mm512_load_ps(b_row.add(v * LANES)));
+            for (row, a_row) in acc.iter_mut().zip(&a_rows) {
+                let a = _mm512_set1_ps(*a_row.add(p));
+                for (sum, &b) in row.iter_mut().zip(&b) {
+                    *sum = _mm512_fmadd_ps(a, b, *sum);
+                }
+            }
+            b_row = b_row.add(PANEL_WIDTH);
+        }
+    }
+    for (i, row) in acc.iter().enumerate() {
+        let c_row = c.offset(i as isize * c_row_stride);
+        for (v, &sum) in row.iter().enumerate() {
+            let target = c_row.add(v * LANES);
+            let mask = masks[v];
+            let value = match update {
+                Update::Overwrite { alpha } => _mm512_mul_ps(_mm512_set1_ps(alpha), sum),
+                Update::Blend { alpha, beta } => {
+                    let old = _mm512_maskz_loadu_ps(mask, target);
+                    _mm512_fmadd_ps(
+                        _mm512_set1_ps(alpha),
+                        sum,
+                        _mm512_mul_ps(_mm512_set1_ps(beta), old),
+                    )
+                }
+            };
+            _mm512_mask_storeu_ps(target, mask, value);
+        }
+    }
+}
+
+/// Copies `depth` rows × `columns` columns of `b` into the panel, rows
+/// `PANEL_WIDTH` apart, with zeros in the columns past `columns`.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_panel(
+    panel: *mut f32,
+    b: *const f32,
+    b_row_stride: isize,
+    b_column_stride: isize,
+    depth: usize,
+    columns: usize,
+) {
+    if b_column_stride == 1 {
+        for p in 0..depth {
+            let source = b.offset(p as isize * b_row_stride);
+            let target = panel.add(p * PANEL_WIDTH);
+            for v in 0..VECTORS {
+                let valid = columns.saturating_sub(v * LANES).min(LANES);
+                let mask = ((1u32 << valid) - 1) as __mmask16;
+                let row = _mm512_maskz_loadu_ps(mask, source.add(v * LANES));
+                _mm512_store_ps(target.add(v * LANES), row);
+            }
+        }
+    } else if b_row_stride == 1 {
+        // `b` is a transposed view (`Wᵀ` in a forward pass): its columns are
+        // contiguous, so 16 × 16 tiles are read as columns and transposed in
+        // registers, a tenth of the cost of moving one float at a time.
+        for group in 0..VECTORS {
+            let first_column = group * LANES;
+            let valid_columns = columns.saturating_sub(first_column).min(LANES);
+            for p0 in (0..depth).step_by(LANES) {
+                let valid_steps = (depth - p0).min(LANES);
+                let step_mask = ((1u32 << valid_steps) - 1) as __mmask16;
+                let mut tile: [__m512; LANES] = std::array::from_fn(|j| {
+                    if j < valid_columns {
+                        let column = b.offset((first_column + j) as isize * b_column_stride);
+                        _mm512_maskz_loadu_ps(step_mask, column.add(p0))
+                    } else {
+                        _mm512_setzero_ps()
+                    }
+                });
+                transpose(&mut tile);
+                for (q, row) in tile.iter().take(valid_steps).enumerate() {
+                    _mm512_store_ps(panel.add((p0 + q) * PANEL_WIDTH + first_column), *row);
+                }
+            }
+        }
+    } else {
+        for p in 0..depth {
+            let target = panel.add(p * PANEL_WIDTH);
+            for j in 0..PANEL_WIDTH {
+                *target.add(j) = if j < columns {
+                    *b.offset(p as isize * b_row_stride + j as isize * b_column_stride)
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+}
+
+/// Transposes a 16 × 16 tile held as 16 rows: after it, `tile[i]` lane `j` is
+/// what `tile[j]` lane `i` was. Four rounds of shuffles, each swapping ever
+/// larger blocks between pairs of registers (1, 2, 4 and 8 lanes).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn transpose(tile: &mut [__m512; LANES]) {
+    let t = *tile;
+    // 1: interleave single lanes of row pairs (0,1), (2,3), ...
+    let mut u = [_mm512_setzero_ps(); LANES];
+    for pair in 0..8 {
+        u[2 * pair] = _mm512_unpacklo_ps(t[2 * pair], t[2 * pair + 1]);
+        u[2 * pair + 1] = _mm512_unpackhi_ps(t[2 * pair], t[2 * pair + 1]);
+    }
+    // 2: interleave lane pairs of (0,2), (1,3) in each group of four.
+    let mut v = [_mm512_setzero_ps(); LANES];
+    for quad in 0..4 {
+        let base = 4 * quad;
+        v[base] = _mm512_shuffle_ps::<0x44>(u[base], u[base + 2]);
+        v[base + 1] = _mm512_shuffle_ps::<0xEE>(u[base], u[base + 2]);
+        v[base + 2] = _mm512_shuffle_ps::<0x44>(u[base + 1], u[base + 3]);
+        v[base + 3] = _mm512_shuffle_ps::<0xEE>(u[base + 1], u[base + 3]);
+    }
+    // 3 and 4: move 128-bit blocks between rows 4 and then 8 apart.
+    let mut w = [_mm512_setzero_ps(); LANES];
+    for half in 0..2 {
+        let base = 8 * half;
+        for i in 0..4 {
+            w[base + i] = _mm512_shuffle_f32x4::<0x88>(v[base + i], v[base + 4 + i]);
+            w[base + 4 + i] = _mm512_shuffle_f32x4::<0xDD>(v[base + i], v[base + 4 + i]);
+        }
+    }
+    for i in 0..8 {
+        tile[i] = _mm512_shuffle_f32x4::<0x88>(w[i], w[8 + i]);
+        tile[8 + i] = _mm512_shuffle_f32x4::<0xDD>(w[i], w[8 + i]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_swaps_rows_and_lanes() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        let values: Vec<f32> = (0..256).map(|x| x as f32).collect();
+        let mut out = [0.0f32; 256];
+        // SAFETY: the feature was checked; every pointer covers 16 floats.
+        unsafe {
+            let mut tile: [__m512; LANES] =
+                std::array::from_fn(|i| _mm512_loadu_ps(values.as_ptr().add(16 * i)));
+            transpose(&mut tile);
+            for (i, row) in tile.iter().enumerate() {
+                _mm512_storeu_ps(out.as_mut_ptr().add(16 * i), *row);
+            }
+        }
+        for i in 0..16 {
+            for j in 0..16 {
+                assert_eq!(out[16 * i + j], values[16 * j + i], "at [{i}, {j}]");
+            }
+        }
+    }
+}

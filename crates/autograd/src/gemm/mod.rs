@@ -1,0 +1,305 @@
+//! The matrix product every op of the tape uses.
+//!
+//! On a CPU with AVX-512 the products of a training step run on descent's own
+//! kernel ([`avx512`]); anything else (other CPUs, operands with no unit
+//! stride) goes to the `gemm` crate.
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
+use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+
+/// Below this many multiply-adds a product runs as one task: splitting a small
+/// product costs more in fork-join than it gains.
+const SPLIT_MIN_WORK: usize = 48 * 48 * 256;
+
+/// `c = alpha · a · b + beta · c` on 2-D views of any strides, so transposed
+/// operands are passed as views and never copied: the matrix product every op
+/// of the tape uses, public for benchmarks and for users' own kernels. When
+/// `beta` is 0 the old contents of `c` are never read.
+///
+/// # Panics
+/// If the shapes do not fit.
+///
+/// Large products are cut into two halves of the output along its longer
+/// side, run as rayon tasks. The cut depends only on the shape, never on the
+/// number of threads, and the inner (k) sum is never split, so every output
+/// element is computed by the same instructions in the same order whatever the
+/// pool size: results are bit-identical on 1 and 2 threads.
+pub fn gemm(
+    alpha: f32,
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    beta: f32,
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
+    assert!(
+        a.ncols() == b.nrows() && c.dim() == (a.nrows(), b.ncols()),
+        "gemm: shapes {:?} · {:?} → {:?} do not fit",
+        a.dim(),
+        b.dim(),
+        c.dim()
+    );
+    let (m, n) = c.dim();
+    let k = a.ncols();
+    if m * n * k < SPLIT_MIN_WORK || m.max(n) < 32 {
+        return gemm_single(alpha, a, b, beta, c);
+    }
+    if n >= m && n >= 2 * COLUMN_UNIT {
+        let half = nearest_half(n, COLUMN_UNIT);
+        let (b0, b1) = b.view().split_at(Axis(1), half);
+        let (mut c0, mut c1) = c.view_mut().split_at(Axis(1), half);
+        rayon::join(
+            || gemm_single(alpha, a, &b0, beta, &mut c0),
+            || gemm_single(alpha, a, &b1, beta, &mut c1),
+        );
+    } else {
+        let half = nearest_half(m, ROW_UNIT);
+        let (a0, a1) = a.view().split_at(Axis(0), half);
+        let (mut c0, mut c1) = c.view_mut().split_at(Axis(0), half);
+        rayon::join(
+            || gemm_single(alpha, &a0, b, beta, &mut c0),
+            || gemm_single(alpha, &a1, b, beta, &mut c1),
+        );
+    }
+}
+
+/// Column splits fall on whole panels of the AVX-512 kernel (64 columns), so
+/// neither half ends in a panel of mostly padding: 784 columns split as
+/// 384 + 400, not 448 + 336.
+const COLUMN_UNIT: usize = 64;
+/// Row splits fall on multiples of 16.
+const ROW_UNIT: usize = 16;
+
+/// The multiple of `unit` nearest to `length / 2`, leaving both sides non-empty.
+fn nearest_half(length: usize, unit: usize) -> usize {
+    ((length + unit) / (2 * unit) * unit).clamp(1, length - 1)
+}
+
+/// One product on the calling thread: descent's AVX-512 kernel where it
+/// applies, the `gemm` crate's otherwise.
+fn gemm_single(
+    alpha: f32,
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    beta: f32,
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
+    let ((m, k), (k2, n)) = (a.dim(), b.dim());
+    assert!(
+        k == k2 && c.dim() == (m, n),
+        "gemm: shapes {:?} · {:?} → {:?} do not fit",
+        a.dim(),
+        b.dim(),
+        c.dim()
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.mapv_inplace(|v| if beta == 0.0 { 0.0 } else { beta * v });
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let operand = |view: &ArrayView2<'_, f32>| avx512::Operand {
+            ptr: view.as_ptr(),
+            row_stride: view.strides()[0],
+            column_stride: view.strides()[1],
+        };
+        let (a_operand, b_operand) = (operand(a), operand(b));
+        if avx512::applies((m, k, n), &a_operand, c.strides()[1]) {
+            // SAFETY: the feature and the strides were checked by `applies`;
+            // the views cover the shapes; `c` is a unique borrow.
+            unsafe {
+                avx512::gemm(
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    a_operand,
+                    b_operand,
+                    beta,
+                    c.as_mut_ptr(),
+                    c.strides()[0],
+                )
+            };
+            return;
+        }
+    }
+    // SAFETY: every (i, j) reachable from the views' shapes and strides is in
+    // bounds, and `c` is a unique borrow, so it aliases neither `a` nor `b`.
+    // The crate computes dst = alpha·dst + beta·lhs·rhs, the other way round
+    // from BLAS, hence `beta, alpha` below; with read_dst false the old
+    // contents of `c` (uninitialised pool memory, even NaN) are never read.
+    unsafe {
+        ::gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            c.strides()[1],
+            c.strides()[0],
+            beta != 0.0,
+            a.as_ptr(),
+            a.strides()[1],
+            a.strides()[0],
+            b.as_ptr(),
+            b.strides()[1],
+            b.strides()[0],
+            beta,
+            alpha,
+            false,
+            false,
+            false,
+            ::gemm::Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{s, Array2};
+
+    fn naive(
+        alpha: f32,
+        a: &ArrayView2<'_, f32>,
+        b: &ArrayView2<'_, f32>,
+        beta: f32,
+        c: &Array2<f32>,
+    ) -> Array2<f64> {
+        Array2::from_shape_fn(c.dim(), |(i, j)| {
+            let dot: f64 = (0..a.ncols())
+                .map(|p| a[[i, p]] as f64 * b[[p, j]] as f64)
+                .sum();
+            alpha as f64 * dot + beta as f64 * c[[i, j]] as f64
+        })
+    }
+
+    fn values(rows: usize, columns: usize, seed: u64) -> Array2<f32> {
+        let mut x = seed | 1;
+        Array2::from_shape_fn((rows, columns), |_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        })
+    }
+
+    /// `rows × columns` values laid out row-major, column-major or with a
+    /// stride of 2 between columns, as a view.
+    fn laid_out(values: &Array2<f32>, layout: usize) -> (Array2<f32>, (usize, usize, usize)) {
+        let (rows, columns) = values.dim();
+        match layout {
+            0 => (values.clone(), (rows, columns, 0)),
+            1 => (
+                values.t().as_standard_layout().into_owned(),
+                (rows, columns, 1),
+            ),
+            _ => {
+                let mut wide = Array2::from_elem((rows, 2 * columns), f32::NAN);
+                wide.slice_mut(s![.., ..;2]).assign(values);
+                (wide, (rows, columns, 2))
+            }
+        }
+    }
+
+    fn view(storage: &Array2<f32>, shape: (usize, usize, usize)) -> ArrayView2<'_, f32> {
+        match shape.2 {
+            0 => storage.view(),
+            1 => storage.t(),
+            _ => storage.slice(s![.., ..;2]),
+        }
+    }
+
+    #[test]
+    fn gemm_matches_a_naive_product_on_strided_views() {
+        // Shapes of training steps, and ones that leave a partial row block,
+        // a partial panel (of 1 to 4 vectors) and a partial depth block, on
+        // each kernel.
+        for &(m, k, n) in &[
+            (1, 784, 128),
+            (128, 1, 784),
+            (64, 784, 128),
+            (256, 512, 10),
+            (10, 256, 512),
+            (37, 53, 29),
+            (23, 300, 70),
+            (7, 257, 129),
+            (17, 257, 129),
+            (40, 33, 100),
+            (3, 0, 4),
+        ] {
+            for (a_layout, b_layout, c_layout) in [
+                (0, 0, 0),
+                (0, 1, 0),
+                (1, 0, 0),
+                (1, 1, 0),
+                (0, 2, 0),
+                (2, 0, 0),
+                (1, 0, 1),
+                (0, 1, 2),
+            ] {
+                for (alpha, beta) in [(1.0f32, 0.0f32), (0.5, 0.0), (1.0, 1.0), (0.5, 2.0)] {
+                    let (a_storage, a_shape) = laid_out(&values(m, k, 1), a_layout);
+                    let (b_storage, b_shape) = laid_out(&values(k, n, 2), b_layout);
+                    let (mut c_storage, c_shape) = laid_out(&values(m, n, 3), c_layout);
+                    let (a, b) = (view(&a_storage, a_shape), view(&b_storage, b_shape));
+                    let before = view(&c_storage, c_shape).to_owned();
+                    let mut c = match c_shape.2 {
+                        0 => c_storage.view_mut(),
+                        1 => c_storage.view_mut().reversed_axes(),
+                        _ => c_storage.slice_mut(s![.., ..;2]),
+                    };
+                    if beta == 0.0 {
+                        c.fill(f32::NAN);
+                    }
+                    gemm(alpha, &a, &b, beta, &mut c);
+                    let expected = naive(alpha, &a, &b, beta, &before);
+                    for ((i, j), want) in expected.indexed_iter() {
+                        let got = c[[i, j]] as f64;
+                        assert!(
+                            (got - want).abs()
+                                <= 1e-5 * (1.0 + want.abs()) * (k as f64 + 1.0).sqrt(),
+                            "({m},{k},{n}) layouts {a_layout}{b_layout}{c_layout} alpha {alpha} \
+                             beta {beta} at [{i},{j}]: {got} vs {want}"
+                        );
+                    }
+                    if c_shape.2 == 2 {
+                        // The gaps between the strided columns are untouched.
+                        assert!(c_storage.slice(s![.., 1..;2]).iter().all(|v| v.is_nan()));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_ignores_garbage_in_the_output_when_beta_is_zero() {
+        let (a, b) = (values(8, 16, 4), values(16, 8, 5));
+        let mut c = Array2::from_elem((8, 8), f32::NAN);
+        gemm(1.0, &a.view(), &b.view(), 0.0, &mut c.view_mut());
+        assert!(c.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn gemm_gives_the_same_bits_on_one_and_two_threads() {
+        let x = values(256, 784, 6);
+        let w = values(512, 784, 7);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut y = Array2::<f32>::zeros((256, 512));
+            pool.install(|| gemm(1.0, &x.view(), &w.t(), 0.0, &mut y.view_mut()));
+            y
+        };
+        let (one, two) = (run(1), run(2));
+        assert!(one
+            .iter()
+            .zip(two.iter())
+            .all(|(p, q)| p.to_bits() == q.to_bits()));
+    }
+}
