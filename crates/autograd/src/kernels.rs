@@ -2,24 +2,55 @@
 //! broadcast reductions. The matrix product is in [`crate::gemm`].
 //!
 //! Elementwise loops go through `ndarray::Zip`, which runs contiguous data as one
-//! flat, vectorised loop, and switch to rayon above [`PARALLEL_THRESHOLD`]
-//! elements. Elementwise work is split by position only, so results never depend
-//! on the number of threads; reductions here are sequential for the same reason.
+//! flat, vectorised loop, and above [`PARALLEL_THRESHOLD`] elements are cut
+//! into one piece per thread ([`in_pieces`]). Elementwise work is split by
+//! position only, so results never depend on the number of threads; reductions
+//! here are sequential for the same reason.
 
 use ndarray::{ArrayViewD, Axis, Dimension, IxDyn, Zip};
 
+use crate::workers::join_active;
 use crate::Tensor;
 
 /// Below this many elements an elementwise loop runs on the calling thread:
 /// rayon's fork-join costs a few microseconds, which is more than a small loop.
 pub(crate) const PARALLEL_THRESHOLD: usize = 1 << 16;
 
+/// Runs `work` on `whole` cut into one piece per thread of the current pool,
+/// cutting with `split`; the caller waits for the pieces actively
+/// ([`join_active`]), which pays on loops of a few tens of microseconds.
+pub(crate) fn in_pieces<T: Send>(
+    whole: T,
+    split: &(impl Fn(T) -> (T, T) + Sync),
+    work: &(impl Fn(T) + Sync),
+) {
+    fn run<T: Send>(
+        part: T,
+        pieces: usize,
+        split: &(impl Fn(T) -> (T, T) + Sync),
+        work: &(impl Fn(T) + Sync),
+    ) {
+        if pieces <= 1 {
+            return work(part);
+        }
+        let (left, right) = split(part);
+        let left_pieces = pieces / 2;
+        join_active(
+            || run(left, left_pieces, split, work),
+            || run(right, pieces - left_pieces, split, work),
+        );
+    }
+    run(whole, rayon::current_num_threads(), split, work);
+}
+
 /// `out[i] = f(x[i])`.
 pub(crate) fn map_into(out: &mut Tensor, x: &Tensor, f: impl Fn(f32) -> f32 + Sync + Send) {
     let parallel = out.len() >= PARALLEL_THRESHOLD;
     let zip = Zip::from(out).and(x);
     if parallel {
-        zip.par_for_each(|o, &x| *o = f(x));
+        in_pieces(zip, &|zip| zip.split(), &|zip| {
+            zip.for_each(|o, &x| *o = f(x))
+        });
     } else {
         zip.for_each(|o, &x| *o = f(x));
     }
@@ -35,7 +66,9 @@ pub(crate) fn zip_map_into(
     let parallel = out.len() >= PARALLEL_THRESHOLD;
     let zip = Zip::from(out).and_broadcast(a).and_broadcast(b);
     if parallel {
-        zip.par_for_each(|o, &a, &b| *o = f(a, b));
+        in_pieces(zip, &|zip| zip.split(), &|zip| {
+            zip.for_each(|o, &a, &b| *o = f(a, b))
+        });
     } else {
         zip.for_each(|o, &a, &b| *o = f(a, b));
     }
@@ -54,11 +87,16 @@ pub(crate) fn gradient_into(
 ) {
     let parallel = target.len() >= PARALLEL_THRESHOLD;
     let zip = Zip::from(target).and(g).and_broadcast(a).and_broadcast(b);
+    let split = |zip: Zip<(_, _, _, _), _>| zip.split();
     match (accumulate, parallel) {
         (false, false) => zip.for_each(|t, &g, &a, &b| *t = f(g, a, b)),
         (true, false) => zip.for_each(|t, &g, &a, &b| *t += f(g, a, b)),
-        (false, true) => zip.par_for_each(|t, &g, &a, &b| *t = f(g, a, b)),
-        (true, true) => zip.par_for_each(|t, &g, &a, &b| *t += f(g, a, b)),
+        (false, true) => in_pieces(zip, &split, &|zip| {
+            zip.for_each(|t, &g, &a, &b| *t = f(g, a, b))
+        }),
+        (true, true) => in_pieces(zip, &split, &|zip| {
+            zip.for_each(|t, &g, &a, &b| *t += f(g, a, b))
+        }),
     }
 }
 

@@ -43,7 +43,7 @@ pub use op::Reduction;
 pub use parameter::Parameter;
 pub use tape::Tape;
 pub use var::Var;
-pub use workers::with_active_workers;
+pub use workers::{join_active, with_active_workers};
 
 /// The tensor type of descent: an `ndarray` array of `f32` of any rank.
 pub type Tensor = ndarray::ArrayD<f32>;

@@ -9,6 +9,8 @@ mod avx512;
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
+use crate::workers::join_active;
+
 /// Below this many multiply-adds a product runs as one task: splitting a small
 /// product costs more in fork-join than it gains.
 const SPLIT_MIN_WORK: usize = 48 * 48 * 256;
@@ -22,7 +24,7 @@ const SPLIT_MIN_WORK: usize = 48 * 48 * 256;
 /// If the shapes do not fit.
 ///
 /// Large products are cut into two halves of the output along its longer
-/// side, run as rayon tasks. The cut depends only on the shape, never on the
+/// side, run as two rayon tasks ([`join_active`]). The cut depends only on the shape, never on the
 /// number of threads, and the inner (k) sum is never split, so every output
 /// element is computed by the same instructions in the same order whatever the
 /// pool size: results are bit-identical on 1 and 2 threads.
@@ -49,7 +51,7 @@ pub fn gemm(
         let half = nearest_half(n, COLUMN_UNIT);
         let (b0, b1) = b.view().split_at(Axis(1), half);
         let (mut c0, mut c1) = c.view_mut().split_at(Axis(1), half);
-        rayon::join(
+        join_active(
             || gemm_single(alpha, a, &b0, beta, &mut c0),
             || gemm_single(alpha, a, &b1, beta, &mut c1),
         );
@@ -57,7 +59,7 @@ pub fn gemm(
         let half = nearest_half(m, ROW_UNIT);
         let (a0, a1) = a.view().split_at(Axis(0), half);
         let (mut c0, mut c1) = c.view_mut().split_at(Axis(0), half);
-        rayon::join(
+        join_active(
             || gemm_single(alpha, &a0, b, beta, &mut c0),
             || gemm_single(alpha, &a1, b, beta, &mut c1),
         );
