@@ -75,6 +75,10 @@ fn count_steps(
         .num_threads(threads)
         .build()
         .unwrap();
+    // A worker thread allocates its queues when it starts, which the OS may
+    // not get round to until a measured step (seen in 6 % of runs): wait
+    // until every worker has run something.
+    pool.broadcast(|_| ());
     pool.install(|| {
         let data = synthetic(512, 784);
         let mut rng = ChaCha8Rng::seed_from_u64(0);
