@@ -212,7 +212,9 @@ unsafe fn micro_kernel<const R: usize, const V: usize, const A_COLUMN_MAJOR: boo
         let mut a_column = a;
         let mut b_row = panel;
         for _ in 0..depth {
-            _mm_prefetch::<_MM_HINT_T0>(a_column.offset(8 * a_column_stride).cast());
+            // A hint only: the address may lie past the end of `a`, hence the
+            // wrapping arithmetic.
+            _mm_prefetch::<_MM_HINT_T0>(a_column.wrapping_offset(8 * a_column_stride).cast());
             let b: [__m512; V] = std::array::from_fn(|v| _mm512_load_ps(b_row.add(v * LANES)));
             for (i, row) in acc.iter_mut().enumerate() {
                 let a = _mm512_set1_ps(*a_column.add(i));
@@ -220,7 +222,8 @@ unsafe fn micro_kernel<const R: usize, const V: usize, const A_COLUMN_MAJOR: boo
                     *sum = _mm512_fmadd_ps(a, b, *sum);
                 }
             }
-            a_column = a_column.offset(a_column_stride);
+            // Past the last step this leaves `a`, so it must not be `offset`.
+            a_column = a_column.wrapping_offset(a_column_stride);
             b_row = b_row.add(PANEL_WIDTH);
         }
     } else {
@@ -229,7 +232,7 @@ unsafe fn micro_kernel<const R: usize, const V: usize, const A_COLUMN_MAJOR: boo
         for p in 0..depth {
             if p % LANES == 0 {
                 for a_row in &a_rows {
-                    _mm_prefetch::<_MM_HINT_T0>(a_row.add(p + 2 * LANES).cast());
+                    _mm_prefetch::<_MM_HINT_T0>(a_row.wrapping_add(p + 2 * LANES).cast());
                 }
             }
             let b: [__m512; V] = std::array::from_fn(|v| _mm512_load_ps(b_row.add(v * LANES)));
@@ -281,7 +284,9 @@ unsafe fn pack_panel(
             for v in 0..VECTORS {
                 let valid = columns.saturating_sub(v * LANES).min(LANES);
                 let mask = ((1u32 << valid) - 1) as __mmask16;
-                let row = _mm512_maskz_loadu_ps(mask, source.add(v * LANES));
+                // Lanes past `columns` are masked off and never read, but their
+                // address may lie past the end of `b`.
+                let row = _mm512_maskz_loadu_ps(mask, source.wrapping_add(v * LANES));
                 _mm512_store_ps(target.add(v * LANES), row);
             }
         }
