@@ -12,8 +12,12 @@
 //!   broadcast straight from where they are, so `a` is never packed.
 //! - `b` is copied, one panel of `16·VECTORS` columns × [`DEPTH`] rows at a
 //!   time, into a contiguous, 64-byte-aligned buffer on the stack that stays
-//!   in L1 while every row block of `c` streams past it. A panel is packed
-//!   once per call, so packing costs `1/m` of the arithmetic.
+//!   in L1 while every row block of `c` streams past it. Each element of `b`
+//!   is packed once per call, so packing costs `1/m` of the arithmetic, and
+//!   nothing is allocated.
+//! - Depth blocks are the outer loop: the block of `a` they read (`m` rows ×
+//!   [`DEPTH`]) stays in L2 across all panels, and the broadcasts are
+//!   prefetched a few cache lines ahead.
 //!
 //! Every element of `c` is a sum over `k` in increasing order, in blocks of
 //! at most [`DEPTH`]: the same instructions whatever the caller's split.
@@ -24,14 +28,14 @@ use std::mem::MaybeUninit;
 /// f32 lanes in one AVX-512 register.
 const LANES: usize = 16;
 /// Rows of `c` one micro-kernel call computes.
-pub(super) const ROWS: usize = 6;
+const ROWS: usize = 6;
 /// Registers across one row block: `16 · VECTORS` columns of `c`.
 const VECTORS: usize = 4;
 /// Columns of a packed panel of `b`.
 const PANEL_WIDTH: usize = LANES * VECTORS;
 /// Most rows of `b` (steps of the inner sum) in one packed panel: 128 × 64
 /// floats is 32 KiB, which leaves L1 (48 KiB) room for the rows of `a` and
-/// `c` streaming past. Measured on W2 against 96 and 192.
+/// `c` streaming past. Measured on W2 against 96, 192, 256 and 512.
 const DEPTH: usize = 128;
 
 /// A matrix operand: a pointer and strides in elements.
@@ -186,6 +190,7 @@ fn micro_kernel_for(rows: usize, vectors: usize, a_column_major: bool) -> MicroK
             }
         };
     }
+    // One entry per row count up to `ROWS`.
     table!(1 2 3 4 5 6)
 }
 
