@@ -127,7 +127,6 @@ impl Batch {
             .as_slice()
             .expect("Dataset keeps its images in standard layout");
         let (mut pixels, _) = std::mem::take(&mut self.images).into_raw_vec_and_offset();
-        pixels.clear();
         self.labels.clear();
         self.indices.clear();
         for &index in indices {
@@ -136,13 +135,39 @@ impl Batch {
                 "sample index {index} out of range for a dataset of {} samples",
                 dataset.len()
             );
-            pixels.extend_from_slice(&all_pixels[index * width..(index + 1) * width]);
             self.labels.push(dataset.label(index));
         }
         self.indices.extend_from_slice(indices);
+        // Every element is overwritten below; resizing only writes when the
+        // batch size changes (the recycled buffer has the right length).
+        pixels.resize(indices.len() * width, 0.0);
+        copy_rows(&mut pixels, all_pixels, indices, width);
         self.images = Array2::from_shape_vec((indices.len(), width), pixels)
             .expect("one row of `width` pixels was copied per index");
     }
+}
+
+/// Below this many floats a batch is gathered on the calling thread.
+const PARALLEL_GATHER: usize = 1 << 16;
+
+/// Copies row `indices[r]` of `source` into row `r` of `target`, in two
+/// halves on two rayon tasks for a large batch: the rows are scattered over
+/// the dataset, so the copy waits on memory, and two cores wait in parallel.
+fn copy_rows(target: &mut [f32], source: &[f32], indices: &[usize], width: usize) {
+    let copy = |target: &mut [f32], indices: &[usize]| {
+        for (row, &index) in target.chunks_exact_mut(width).zip(indices) {
+            row.copy_from_slice(&source[index * width..(index + 1) * width]);
+        }
+    };
+    if target.len() < PARALLEL_GATHER || rayon::current_num_threads() == 1 {
+        return copy(target, indices);
+    }
+    let half = indices.len() / 2;
+    let (first, second) = target.split_at_mut(half * width);
+    rayon::join(
+        || copy(first, &indices[..half]),
+        || copy(second, &indices[half..]),
+    );
 }
 
 /// Everything needed to resume a [`DataLoader`] exactly where it was, even

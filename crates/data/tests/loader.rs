@@ -61,6 +61,31 @@ fn batches_hold_the_selected_rows_and_labels() {
 }
 
 #[test]
+fn large_batches_gathered_on_two_threads_hold_the_selected_rows() {
+    // 128 rows of 784 pixels is above the size at which the gather splits
+    // across threads; batch sizes change between calls to exercise resizing.
+    let images = Array2::from_shape_fn((300, 784), |(i, j)| (i * 784 + j) as f32);
+    let labels = (0..300).map(|i| i % 10).collect();
+    let data = Dataset::new(images, labels, 28, 28, 10).unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let mut batch = Batch::new();
+        for batch_size in [128, 256, 100] {
+            let mut loader = DataLoader::new(data.len(), batch_size, 3);
+            while loader.next_batch(&data, &mut batch) {
+                assert_eq!(batch.images().dim(), (batch.len(), 784));
+                for (row, &index) in batch.indices().iter().enumerate() {
+                    assert_eq!(batch.images().row(row), data.image(index));
+                }
+            }
+        }
+    });
+}
+
+#[test]
 fn same_seed_same_batches_other_seed_other_batches() {
     let data = dataset(50);
     let run = |seed| {
