@@ -52,33 +52,31 @@ pub fn with_active_workers<R>(work: impl FnOnce() -> R) -> R {
 /// (measured here: 26 µs on a 570 µs matrix product). This caller instead
 /// keeps running other rayon tasks, or spins, until `b` is done. Use it for
 /// the two halves of one short computation; results are the same as running
-/// `a` then `b`.
+/// `a` then `b`, and nothing is allocated.
 pub fn join_active<RA: Send, RB: Send>(
     a: impl FnOnce() -> RA + Send,
     b: impl FnOnce() -> RB + Send,
 ) -> (RA, RB) {
-    if rayon::current_num_threads() == 1 {
-        return (a(), b());
-    }
     let done = AtomicBool::new(false);
-    let mut b_result = None;
-    let a_result = rayon::in_place_scope(|scope| {
-        let (slot, done) = (&mut b_result, &done);
-        scope.spawn(move |_| {
-            // Set even if `b` panics, so the wait below ends; the scope then
-            // re-raises the panic.
-            let _done = StopOnDrop(done);
-            *slot = Some(b());
-        });
-        let a_result = a();
-        while !done.load(Ordering::Acquire) {
-            if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                spin_loop();
+    rayon::join(
+        || {
+            let a_result = a();
+            // If nobody took `b`, it is still in this thread's queue and the
+            // first `yield_now` runs it here.
+            while !done.load(Ordering::Acquire) {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    spin_loop();
+                }
             }
-        }
-        a_result
-    });
-    (a_result, b_result.expect("the scope waited for `b`"))
+            a_result
+        },
+        || {
+            // Set even if `b` panics, so the wait above ends; `join` then
+            // re-raises the panic.
+            let _done = StopOnDrop(&done);
+            b()
+        },
+    )
 }
 
 /// Sets its flag when dropped, on a normal exit or an unwind.
