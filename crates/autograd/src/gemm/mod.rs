@@ -1,8 +1,9 @@
 //! The matrix product every op of the tape uses.
 //!
 //! On a CPU with AVX-512 the products of a training step run on descent's own
-//! kernel ([`avx512`]); anything else (other CPUs, operands with no unit
-//! stride) goes to the `gemm` crate.
+//! kernel ([`avx512`]); the rest (other CPUs, operands with no unit stride,
+//! the narrow products of a 10-class output layer or of batch 1) go to the
+//! `gemm` crate.
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -24,10 +25,12 @@ const SPLIT_MIN_WORK: usize = 48 * 48 * 256;
 /// If the shapes do not fit.
 ///
 /// Large products are cut into two halves of the output along its longer
-/// side, run as two rayon tasks ([`join_active`]). The cut depends only on the shape, never on the
-/// number of threads, and the inner (k) sum is never split, so every output
-/// element is computed by the same instructions in the same order whatever the
-/// pool size: results are bit-identical on 1 and 2 threads.
+/// side, run as two rayon tasks ([`join_active`]). The cut depends only on
+/// the shape, never on the number of threads, and the inner (k) sum is never
+/// split, so every output element is computed by the same instructions in the
+/// same order whatever the pool size: results are bit-identical on 1 and 2
+/// threads. (They can differ in the last bits between CPUs with and without
+/// AVX-512, which run different kernels.)
 pub fn gemm(
     alpha: f32,
     a: &ArrayView2<'_, f32>,
