@@ -39,7 +39,7 @@ pub fn with_active_workers<R>(work: impl FnOnce() -> R) -> R {
         }
         // Set on the way out even if `work` panics, or the scope would wait
         // for the spinning tasks forever.
-        let _stop = StopOnDrop(&stop);
+        let _stop = SetOnDrop(&stop);
         work()
     })
 }
@@ -73,16 +73,16 @@ pub fn join_active<RA: Send, RB: Send>(
         || {
             // Set even if `b` panics, so the wait above ends; `join` then
             // re-raises the panic.
-            let _done = StopOnDrop(&done);
+            let _done = SetOnDrop(&done);
             b()
         },
     )
 }
 
 /// Sets its flag when dropped, on a normal exit or an unwind.
-struct StopOnDrop<'a>(&'a AtomicBool);
+struct SetOnDrop<'a>(&'a AtomicBool);
 
-impl Drop for StopOnDrop<'_> {
+impl Drop for SetOnDrop<'_> {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Release);
     }

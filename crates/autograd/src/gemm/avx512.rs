@@ -110,10 +110,8 @@ pub(super) unsafe fn gemm(
         let block_depth = depth.min(k - p0);
         for j0 in (0..n).step_by(PANEL_WIDTH) {
             let columns = PANEL_WIDTH.min(n - j0);
-            let masks: [__mmask16; VECTORS] = std::array::from_fn(|v| {
-                let valid = columns.saturating_sub(v * LANES).min(LANES);
-                ((1u32 << valid) - 1) as __mmask16
-            });
+            let masks: [__mmask16; VECTORS] =
+                std::array::from_fn(|v| first_lanes(columns.saturating_sub(v * LANES)));
             // A narrow last panel runs a narrower kernel instead of
             // multiplying zeros.
             let vectors = columns.div_ceil(LANES);
@@ -125,6 +123,7 @@ pub(super) unsafe fn gemm(
                 b.column_stride,
                 block_depth,
                 columns,
+                &masks,
             );
             let update = if block > 0 {
                 Update::Blend { alpha, beta: 1.0 }
@@ -271,8 +270,14 @@ unsafe fn micro_kernel<const R: usize, const V: usize, const A_COLUMN_MAJOR: boo
     }
 }
 
+/// A mask of the first `count` lanes of a register (all 16 for 16 or more).
+fn first_lanes(count: usize) -> __mmask16 {
+    ((1u32 << count.min(LANES)) - 1) as __mmask16
+}
+
 /// Copies `depth` rows × `columns` columns of `b` into the panel, rows
-/// `PANEL_WIDTH` apart, with zeros in the columns past `columns`.
+/// `PANEL_WIDTH` apart, with zeros in the columns past `columns`; `masks`
+/// holds, per vector of the panel, the lanes of those columns.
 #[target_feature(enable = "avx512f")]
 unsafe fn pack_panel(
     panel: *mut f32,
@@ -281,14 +286,13 @@ unsafe fn pack_panel(
     b_column_stride: isize,
     depth: usize,
     columns: usize,
+    masks: &[__mmask16; VECTORS],
 ) {
     if b_column_stride == 1 {
         for p in 0..depth {
             let source = b.offset(p as isize * b_row_stride);
             let target = panel.add(p * PANEL_WIDTH);
-            for v in 0..VECTORS {
-                let valid = columns.saturating_sub(v * LANES).min(LANES);
-                let mask = ((1u32 << valid) - 1) as __mmask16;
+            for (v, &mask) in masks.iter().enumerate() {
                 // Lanes past `columns` are masked off and never read, but their
                 // address may lie past the end of `b`.
                 let row = _mm512_maskz_loadu_ps(mask, source.wrapping_add(v * LANES));
@@ -304,7 +308,7 @@ unsafe fn pack_panel(
             let valid_columns = columns.saturating_sub(first_column).min(LANES);
             for p0 in (0..depth).step_by(LANES) {
                 let valid_steps = (depth - p0).min(LANES);
-                let step_mask = ((1u32 << valid_steps) - 1) as __mmask16;
+                let step_mask = first_lanes(valid_steps);
                 let mut tile: [__m512; LANES] = std::array::from_fn(|j| {
                     if j < valid_columns {
                         let column = b.offset((first_column + j) as isize * b_column_stride);
