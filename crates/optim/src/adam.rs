@@ -184,7 +184,12 @@ fn adam_step(
         let bias_correction1 = 1.0 - beta1.powf(step);
         let bias_correction2 = 1.0 - beta2.powf(step);
         let neg_step_size = (-(lr / bias_correction1)) as f32;
-        let bias_correction2_sqrt = bias_correction2.powf(0.5) as f32;
+        // PyTorch divides every element by √(1 − β₂ᵗ); multiplying by its
+        // reciprocal can differ in the last bit but frees the divider, which
+        // the square root and the final division already keep busy: this loop
+        // is bound by it whenever the parameters fit in L2 (0.55 → 0.36 ns
+        // per element for a 55k-parameter model).
+        let inverse_bias_correction2_sqrt = (1.0 / bias_correction2.powf(0.5)) as f32;
 
         match &mut slot.buffers[..] {
             [exp_avg, exp_avg_sq] => elementwise!(
@@ -193,7 +198,7 @@ fn adam_step(
                 [exp_avg, exp_avg_sq],
                 |p: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
                     let decayed = moments(*p, g, m, v);
-                    let denom = v.sqrt() / bias_correction2_sqrt + eps_f32;
+                    let denom = v.sqrt() * inverse_bias_correction2_sqrt + eps_f32;
                     *p = decayed + neg_step_size * *m / denom;
                 }
             ),
@@ -209,7 +214,7 @@ fn adam_step(
                     } else {
                         *v_max
                     };
-                    let denom = v_max.sqrt() / bias_correction2_sqrt + eps_f32;
+                    let denom = v_max.sqrt() * inverse_bias_correction2_sqrt + eps_f32;
                     *p = decayed + neg_step_size * *m / denom;
                 }
             ),
