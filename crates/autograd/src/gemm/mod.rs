@@ -280,6 +280,82 @@ mod tests {
         }
     }
 
+    /// `values` with zeros where `zero(i, j)` says.
+    fn with_zeros(
+        rows: usize,
+        columns: usize,
+        seed: u64,
+        zero: impl Fn(usize, usize) -> bool,
+    ) -> Array2<f32> {
+        let mut x = values(rows, columns, seed);
+        x.indexed_iter_mut()
+            .filter(|((i, j), _)| zero(*i, *j))
+            .for_each(|(_, v)| *v = 0.0);
+        x
+    }
+
+    fn same_bits(p: &Array2<f32>, q: &Array2<f32>) -> bool {
+        p.iter()
+            .zip(q.iter())
+            .all(|(x, y)| x.to_bits() == y.to_bits())
+    }
+
+    #[test]
+    fn skipping_zero_steps_changes_no_bits() {
+        // Zeros like a ReLU's: whole columns of `a` (a unit inactive for every
+        // sample), columns zero in some blocks of six rows only, scattered
+        // zeros, and a blank band of `b`'s rows (an image's border). Each
+        // product runs once with the zero steps skipped (row-major `a`,
+        // row-major `b`) and once without (column-major `a`, strided `b`,
+        // which are never listed); the sums are the same, bit for bit.
+        for &(m, k, n) in &[(256, 784, 512), (37, 300, 70), (7, 129, 64), (40, 16, 33)] {
+            let a = with_zeros(m, k, 8, |i, p| {
+                p % 7 == 0 || (p % 5 == 0 && i % 12 < 6) || (i * 31 + p * 17) % 3 == 0
+            });
+            let b = with_zeros(k, n, 9, |p, _| p < k / 4 || p % 11 == 0);
+            let a_column_major = a.t().as_standard_layout().into_owned();
+            let mut b_strided = Array2::from_elem((k, 2 * n), f32::NAN);
+            b_strided.slice_mut(s![.., ..;2]).assign(&b);
+            for (alpha, beta) in [(1.0f32, 0.0f32), (0.5, 1.0)] {
+                let start = values(m, n, 10);
+                let mut skipped = start.clone();
+                gemm(alpha, &a.view(), &b.view(), beta, &mut skipped.view_mut());
+                let mut every_step = start.clone();
+                gemm(
+                    alpha,
+                    &a_column_major.t(),
+                    &b_strided.slice(s![.., ..;2]),
+                    beta,
+                    &mut every_step.view_mut(),
+                );
+                assert!(
+                    same_bits(&skipped, &every_step),
+                    "({m},{k},{n}) alpha {alpha} beta {beta}"
+                );
+                let expected = naive(alpha, &a.view(), &b.view(), beta, &start);
+                for ((i, j), want) in expected.indexed_iter() {
+                    let got = skipped[[i, j]] as f64;
+                    assert!(
+                        (got - want).abs() <= 1e-5 * (1.0 + want.abs()) * (k as f64).sqrt(),
+                        "({m},{k},{n}) at [{i},{j}]: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_nan_among_zeros_is_never_skipped() {
+        let mut a = with_zeros(64, 256, 11, |_, p| p >= 8);
+        a[[40, 200]] = f32::NAN;
+        let b = values(256, 64, 12);
+        let mut c = Array2::<f32>::zeros((64, 64));
+        gemm(1.0, &a.view(), &b.view(), 0.0, &mut c.view_mut());
+        for ((i, _), v) in c.indexed_iter() {
+            assert_eq!(v.is_nan(), i == 40, "row {i}: {v}");
+        }
+    }
+
     #[test]
     fn gemm_ignores_garbage_in_the_output_when_beta_is_zero() {
         let (a, b) = (values(8, 16, 4), values(16, 8, 5));
