@@ -37,7 +37,7 @@ mod var;
 mod workers;
 
 pub use anomaly::{Anomaly, Phase};
-pub use gemm::gemm;
+pub use gemm::{gemm, gemm_bias};
 pub use gradcheck::{gradcheck, GradcheckError, GradcheckOptions};
 pub use op::Reduction;
 pub use parameter::Parameter;

@@ -84,17 +84,22 @@ struct Panel([MaybeUninit<f32>; DEPTH * PANEL_WIDTH]);
 enum Update {
     /// `c = alpha · acc`; `c` is never read.
     Overwrite { alpha: f32 },
+    /// `c = alpha · acc + bias`, the bias broadcast down the rows (from the
+    /// block's first column); `c` is never read.
+    Bias { alpha: f32, bias: *const f32 },
     /// `c = alpha · acc + beta · c`.
     Blend { alpha: f32, beta: f32 },
 }
 
 /// `c = alpha · a · b + beta · c` for an `m × k` `a` and a `k × n` `b`; when
-/// `beta` is 0, `c` is never read.
+/// `beta` is 0, `c` is never read. With a `bias` (`n` contiguous floats),
+/// `c = alpha · a · b + bias` on every row instead, and `c` is never read.
 ///
 /// # Safety
 /// The CPU has AVX-512F; `a`, `b` and `c` cover `m × k`, `k × n` and `m × n`
 /// elements at their strides; `a` has a unit stride (see [`applies`]); `c`
-/// has unit column stride and overlaps neither `a` nor `b`; `m`, `n`, `k` > 0.
+/// has unit column stride and overlaps neither `a` nor `b`; `m`, `n`, `k` > 0;
+/// `bias` is null or covers `n` floats.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm(
@@ -105,6 +110,7 @@ pub(super) unsafe fn gemm(
     a: Operand,
     b: Operand,
     beta: f32,
+    bias: *const f32,
     c: *mut f32,
     c_row_stride: isize,
 ) {
@@ -142,6 +148,11 @@ pub(super) unsafe fn gemm(
             );
             let update = if block > 0 {
                 Update::Blend { alpha, beta: 1.0 }
+            } else if !bias.is_null() {
+                Update::Bias {
+                    alpha,
+                    bias: bias.add(j0),
+                }
             } else if beta == 0.0 {
                 Update::Overwrite { alpha }
             } else {
@@ -336,6 +347,11 @@ unsafe fn micro_kernel<
             let mask = masks[v];
             let value = match update {
                 Update::Overwrite { alpha } => _mm512_mul_ps(_mm512_set1_ps(alpha), sum),
+                Update::Bias { alpha, bias } => _mm512_fmadd_ps(
+                    _mm512_set1_ps(alpha),
+                    sum,
+                    _mm512_maskz_loadu_ps(mask, bias.wrapping_add(v * LANES)),
+                ),
                 Update::Blend { alpha, beta } => {
                     let old = _mm512_maskz_loadu_ps(mask, target);
                     _mm512_fmadd_ps(

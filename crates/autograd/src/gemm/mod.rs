@@ -8,7 +8,7 @@
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 
-use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 
 use crate::workers::join_active;
 
@@ -38,6 +38,61 @@ pub fn gemm(
     beta: f32,
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
+    product(alpha, a, b, Start::Scaled(beta), c);
+}
+
+/// `c = alpha · a · b + bias`, the bias (one value per column) added to every
+/// row, as [`gemm`] computes products. The bias lands with the product's last
+/// store instead of in a pass of its own, and the old contents of `c` are
+/// never read.
+///
+/// # Panics
+/// If the shapes do not fit.
+pub fn gemm_bias(
+    alpha: f32,
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    bias: &ArrayView1<'_, f32>,
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
+    assert!(
+        bias.len() == b.ncols(),
+        "gemm_bias: bias of shape {:?} does not fit b of shape {:?}",
+        bias.dim(),
+        b.dim()
+    );
+    product(alpha, a, b, Start::Bias(bias.view()), c);
+}
+
+/// What a product adds to `alpha · a · b`.
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    /// `beta · c`; `c` is not read when `beta` is 0.
+    Scaled(f32),
+    /// A bias per column of `c`.
+    Bias(ArrayView1<'a, f32>),
+}
+
+impl<'a> Start<'a> {
+    /// The start of the columns before `at`, and of those from `at` on.
+    fn split_columns(&self, at: usize) -> (Start<'a>, Start<'a>) {
+        match self {
+            Start::Scaled(beta) => (Start::Scaled(*beta), Start::Scaled(*beta)),
+            Start::Bias(bias) => {
+                let (left, right) = bias.split_at(Axis(0), at);
+                (Start::Bias(left), Start::Bias(right))
+            }
+        }
+    }
+}
+
+fn product(
+    alpha: f32,
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    start: Start<'_>,
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
     assert!(
         a.ncols() == b.nrows() && c.dim() == (a.nrows(), b.ncols()),
         "gemm: shapes {:?} · {:?} → {:?} do not fit",
@@ -48,23 +103,24 @@ pub fn gemm(
     let (m, n) = c.dim();
     let k = a.ncols();
     if m * n * k < SPLIT_MIN_WORK || m.max(n) < 32 {
-        return gemm_single(alpha, a, b, beta, c);
+        return gemm_single(alpha, a, b, start, c);
     }
     if n >= m && n >= 2 * COLUMN_UNIT {
         let half = nearest_half(n, COLUMN_UNIT);
         let (b0, b1) = b.view().split_at(Axis(1), half);
         let (mut c0, mut c1) = c.view_mut().split_at(Axis(1), half);
+        let (start0, start1) = start.split_columns(half);
         join_active(
-            || gemm_single(alpha, a, &b0, beta, &mut c0),
-            || gemm_single(alpha, a, &b1, beta, &mut c1),
+            || gemm_single(alpha, a, &b0, start0, &mut c0),
+            || gemm_single(alpha, a, &b1, start1, &mut c1),
         );
     } else {
         let half = nearest_half(m, ROW_UNIT);
         let (a0, a1) = a.view().split_at(Axis(0), half);
         let (mut c0, mut c1) = c.view_mut().split_at(Axis(0), half);
         join_active(
-            || gemm_single(alpha, &a0, b, beta, &mut c0),
-            || gemm_single(alpha, &a1, b, beta, &mut c1),
+            || gemm_single(alpha, &a0, b, start, &mut c0),
+            || gemm_single(alpha, &a1, b, start, &mut c1),
         );
     }
 }
@@ -87,7 +143,7 @@ fn gemm_single(
     alpha: f32,
     a: &ArrayView2<'_, f32>,
     b: &ArrayView2<'_, f32>,
-    beta: f32,
+    start: Start<'_>,
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
     let ((m, k), (k2, n)) = (a.dim(), b.dim());
@@ -101,8 +157,22 @@ fn gemm_single(
     if m == 0 || n == 0 {
         return;
     }
+    let bias = match &start {
+        Start::Bias(bias) => Some(bias.as_standard_layout()),
+        Start::Scaled(_) => None,
+    };
+    let beta = match start {
+        Start::Scaled(beta) => beta,
+        Start::Bias(_) => 0.0,
+    };
     if k == 0 {
-        c.mapv_inplace(|v| if beta == 0.0 { 0.0 } else { beta * v });
+        match &bias {
+            Some(bias) => c
+                .rows_mut()
+                .into_iter()
+                .for_each(|mut row| row.assign(bias)),
+            None => c.mapv_inplace(|v| if beta == 0.0 { 0.0 } else { beta * v }),
+        }
         return;
     }
     #[cfg(target_arch = "x86_64")]
@@ -125,6 +195,7 @@ fn gemm_single(
                     a_operand,
                     b_operand,
                     beta,
+                    bias.as_ref().map_or(std::ptr::null(), |bias| bias.as_ptr()),
                     c.as_mut_ptr(),
                     c.strides()[0],
                 )
@@ -132,6 +203,15 @@ fn gemm_single(
             return;
         }
     }
+    let beta = match &bias {
+        Some(bias) => {
+            c.rows_mut()
+                .into_iter()
+                .for_each(|mut row| row.assign(bias));
+            1.0
+        }
+        None => beta,
+    };
     // SAFETY: every (i, j) reachable from the views' shapes and strides is in
     // bounds, and `c` is a unique borrow, so it aliases neither `a` nor `b`.
     // The crate computes dst = alpha·dst + beta·lhs·rhs, the other way round
@@ -342,6 +422,49 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn gemm_bias_adds_the_bias_to_every_row() {
+        // Shapes for each kernel and split: AVX-512 with a column split (the
+        // bias is split too), a row split, the `gemm` crate (10 columns), and
+        // an empty inner dimension.
+        for &(m, k, n) in &[
+            (256, 784, 512),
+            (300, 40, 96),
+            (37, 53, 29),
+            (64, 512, 10),
+            (5, 0, 7),
+        ] {
+            let (a, b) = (values(m, k, 13), values(k, n, 14));
+            let bias = values(1, n, 15).row(0).to_owned();
+            let mut c = Array2::from_elem((m, n), f32::NAN);
+            gemm_bias(0.5, &a.view(), &b.view(), &bias.view(), &mut c.view_mut());
+            let zero = Array2::zeros((m, n));
+            let product = naive(0.5, &a.view(), &b.view(), 0.0, &zero);
+            for ((i, j), want) in product.indexed_iter() {
+                let want = want + bias[j] as f64;
+                let got = c[[i, j]] as f64;
+                assert!(
+                    (got - want).abs() <= 1e-5 * (1.0 + want.abs()) * (k as f64 + 1.0).sqrt(),
+                    "({m},{k},{n}) at [{i},{j}]: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm_bias: bias of shape 3 does not fit b of shape (4, 5)")]
+    fn gemm_bias_names_a_bias_that_does_not_fit() {
+        let (a, b) = (values(2, 4, 1), values(4, 5, 2));
+        let mut c = Array2::zeros((2, 5));
+        gemm_bias(
+            1.0,
+            &a.view(),
+            &b.view(),
+            &ndarray::arr1(&[1.0, 2.0, 3.0]).view(),
+            &mut c.view_mut(),
+        );
     }
 
     #[test]

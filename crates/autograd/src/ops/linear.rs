@@ -1,10 +1,10 @@
 //! The fused linear map `x · Wᵀ + b` of a dense layer.
 
-use ndarray::Axis;
+use ndarray::Ix1;
 
 use super::matmul::{as_matrix, as_matrix_mut};
 use crate::backward::GradientSink;
-use crate::gemm::gemm;
+use crate::gemm::{gemm, gemm_bias};
 use crate::kernels::reduce_into;
 use crate::op::{NodeId, Op};
 use crate::tape::Node;
@@ -15,7 +15,7 @@ impl<'t> Var<'t> {
     /// (PyTorch's layout) and an optional bias `[out]`.
     ///
     /// One op instead of matmul, transpose and add: the transpose is a view, the
-    /// bias is written before the product accumulates onto it, and the backward
+    /// bias is added as the product is stored, and the backward
     /// pass is two matrix products and one column sum.
     ///
     /// # Panics
@@ -42,7 +42,7 @@ impl<'t> Var<'t> {
             );
             let mut out = tape.take_uninit(&[x2.nrows(), w2.nrows()]);
             let mut out2 = as_matrix_mut(&mut out);
-            let beta = match bias {
+            match bias {
                 Some(bias) => {
                     bias.same_tape(&self, "linear");
                     let b = nodes[bias.id].value.get();
@@ -53,14 +53,14 @@ impl<'t> Var<'t> {
                         b.shape(),
                         shapes.1
                     );
-                    for mut row in out2.axis_iter_mut(Axis(0)) {
-                        row.assign(&b);
-                    }
-                    1.0
+                    let b = b
+                        .view()
+                        .into_dimensionality::<Ix1>()
+                        .expect("checked above");
+                    gemm_bias(1.0, &x2, &w2.t(), &b, &mut out2);
                 }
-                None => 0.0,
-            };
-            gemm(1.0, &x2, &w2.t(), beta, &mut out2);
+                None => gemm(1.0, &x2, &w2.t(), 0.0, &mut out2),
+            }
             out
         };
         tape.record(
