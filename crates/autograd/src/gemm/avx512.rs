@@ -126,9 +126,6 @@ pub(super) unsafe fn gemm(
     let mut lists = (!a_columns && m <= LISTED_ROWS).then(StepLists::new);
     for (block, p0) in (0..k).step_by(depth).enumerate() {
         let block_depth = depth.min(k - p0);
-        if let Some(lists) = &mut lists {
-            lists.fill(a, m, p0, block_depth);
-        }
         for j0 in (0..n).step_by(PANEL_WIDTH) {
             let columns = PANEL_WIDTH.min(n - j0);
             let masks: [__mmask16; VECTORS] =
@@ -172,6 +169,11 @@ pub(super) unsafe fn gemm(
                     .ptr
                     .offset(i0 as isize * a.row_stride + p0 as isize * a.column_stride);
                 let c_block = c.offset(i0 as isize * c_row_stride + j0 as isize);
+                if let (Some(lists), 0) = (&mut lists, j0) {
+                    // Listed just before the first panel uses the block, so the
+                    // micro-kernel finds its rows in L1.
+                    lists.fill(a, m, i0, p0, block_depth);
+                }
                 let a_steps = lists.as_ref().map(|lists| lists.block(i0 / ROWS));
                 let steps = match (a_steps, nonzero_b_rows == all_b_rows) {
                     (Some(a_steps), true) => a_steps,
@@ -445,8 +447,9 @@ impl Steps {
 /// inactive for a few samples at once, the gradient a ReLU stopped. A block of
 /// six rows that is zero at a step contributes nothing there, and on
 /// Fashion-MNIST 15–20 % of the steps of the products that read `x`, `h` and
-/// `dy` as `a` are such steps. The lists are built once per depth block
-/// (a few instructions per 16 steps) and serve every panel.
+/// `dy` as `a` are such steps. A block's list is built as the first panel of
+/// a depth block reaches it (a few instructions per 16 steps) and serves
+/// every panel.
 struct StepLists {
     blocks: [Steps; LISTED_BLOCKS],
     /// Whether a block runs every step: then it runs the unlisted kernel.
@@ -461,42 +464,35 @@ impl StepLists {
         }
     }
 
-    /// Lists the steps `p0 .. p0 + depth` of the row blocks of an `m`-row `a`
-    /// with unit column stride.
+    /// Lists the steps `p0 .. p0 + depth` of the row block starting at row
+    /// `i0` of an `m`-row `a` with unit column stride.
     ///
     /// # Safety
     /// As for [`gemm`]; `m` ≤ [`LISTED_ROWS`], `depth` ≤ [`DEPTH`].
     #[target_feature(enable = "avx512f")]
-    unsafe fn fill(&mut self, a: Operand, m: usize, p0: usize, depth: usize) {
-        let zero = _mm512_setzero_ps();
-        // This is the first read of the depth block's `a`: fetch two blocks ahead.
-        let prefetch_rows = |first: usize| {
-            for i in first..(first + ROWS).min(m) {
-                let row = a.ptr.offset(i as isize * a.row_stride).add(p0);
-                for line in (0..depth).step_by(LANES) {
-                    _mm_prefetch::<_MM_HINT_T0>(row.add(line).cast());
-                }
+    unsafe fn fill(&mut self, a: Operand, m: usize, i0: usize, p0: usize, depth: usize) {
+        let row = |i: usize| a.ptr.offset(i as isize * a.row_stride).add(p0);
+        // The next block's rows arrive while this block's micro-kernel runs.
+        for i in (i0 + ROWS)..(i0 + 2 * ROWS).min(m) {
+            for line in (0..depth).step_by(LANES) {
+                _mm_prefetch::<_MM_HINT_T0>(row(i).add(line).cast());
             }
-        };
-        prefetch_rows(0);
-        prefetch_rows(ROWS);
-        for (block, i0) in (0..m).step_by(ROWS).enumerate() {
-            prefetch_rows(i0 + 2 * ROWS);
-            let steps = &mut self.blocks[block];
-            steps.clear();
-            for g in (0..depth).step_by(LANES) {
-                let lanes = first_lanes(depth - g);
-                let mut nonzero: __mmask16 = 0;
-                for i in i0..(i0 + ROWS).min(m) {
-                    let row = a.ptr.offset(i as isize * a.row_stride).add(p0 + g);
-                    let values = _mm512_maskz_loadu_ps(lanes, row);
-                    // Unordered compare: a NaN is kept, so it still spreads.
-                    nonzero |= _mm512_mask_cmp_ps_mask::<_CMP_NEQ_UQ>(lanes, values, zero);
-                }
-                steps.extend_lanes(g, nonzero);
-            }
-            self.dense[block] = steps.count == depth;
         }
+        let zero = _mm512_setzero_ps();
+        let block = i0 / ROWS;
+        let steps = &mut self.blocks[block];
+        steps.clear();
+        for g in (0..depth).step_by(LANES) {
+            let lanes = first_lanes(depth - g);
+            let mut nonzero: __mmask16 = 0;
+            for i in i0..(i0 + ROWS).min(m) {
+                let values = _mm512_maskz_loadu_ps(lanes, row(i).add(g));
+                // Unordered compare: a NaN is kept, so it still spreads.
+                nonzero |= _mm512_mask_cmp_ps_mask::<_CMP_NEQ_UQ>(lanes, values, zero);
+            }
+            steps.extend_lanes(g, nonzero);
+        }
+        self.dense[block] = steps.count == depth;
     }
 
     /// The listed steps of row block `block`, or `None` when it has them all.
