@@ -163,12 +163,24 @@ pub fn evaluate(
     model.set_training(false);
     tape.set_grad_enabled(false);
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-    let images = dataset.images();
     let labels = dataset.labels();
+    // One batch of images at a time: a dataset loaded from IDX files keeps
+    // bytes, and converting all of it at once would double its memory.
+    let mut images = Array2::zeros((batch_size.min(dataset.len()), dataset.input_size()));
+    let mut indices = Vec::with_capacity(batch_size);
     for start in (0..dataset.len()).step_by(batch_size) {
         let end = (start + batch_size).min(dataset.len());
         {
-            let x = tape.constant_copy(images.slice(s![start..end, ..]).into_dyn());
+            indices.clear();
+            indices.extend(start..end);
+            let mut batch = images.slice_mut(s![..end - start, ..]);
+            dataset.copy_images(
+                &indices,
+                batch
+                    .as_slice_mut()
+                    .expect("leading rows of a standard matrix"),
+            );
+            let x = tape.constant_copy(batch.view().into_dyn());
             let logits = model.forward(x);
             let targets = &labels[start..end];
             let loss = logits.cross_entropy_with(targets, 0.0, Reduction::Sum);

@@ -122,10 +122,6 @@ impl Batch {
     /// If an index is not below `dataset.len()`.
     pub fn fill(&mut self, dataset: &Dataset, indices: &[usize]) {
         let width = dataset.input_size();
-        let all_pixels = dataset
-            .images()
-            .as_slice()
-            .expect("Dataset keeps its images in standard layout");
         let (mut pixels, _) = std::mem::take(&mut self.images).into_raw_vec_and_offset();
         self.labels.clear();
         self.indices.clear();
@@ -141,7 +137,7 @@ impl Batch {
         // Every element is overwritten below; resizing only writes when the
         // batch size changes (the recycled buffer has the right length).
         pixels.resize(indices.len() * width, 0.0);
-        copy_rows(&mut pixels, all_pixels, indices, width);
+        copy_rows(&mut pixels, dataset, indices, width);
         self.images = Array2::from_shape_vec((indices.len(), width), pixels)
             .expect("one row of `width` pixels was copied per index");
     }
@@ -150,23 +146,18 @@ impl Batch {
 /// Below this many floats a batch is gathered on the calling thread.
 const PARALLEL_GATHER: usize = 1 << 16;
 
-/// Copies row `indices[r]` of `source` into row `r` of `target`, in two
+/// Copies image `indices[r]` of `dataset` into row `r` of `target`, in two
 /// halves on two rayon tasks for a large batch: the rows are scattered over
 /// the dataset, so the copy waits on memory, and two cores wait in parallel.
-fn copy_rows(target: &mut [f32], source: &[f32], indices: &[usize], width: usize) {
-    let copy = |target: &mut [f32], indices: &[usize]| {
-        for (row, &index) in target.chunks_exact_mut(width).zip(indices) {
-            row.copy_from_slice(&source[index * width..(index + 1) * width]);
-        }
-    };
+fn copy_rows(target: &mut [f32], dataset: &Dataset, indices: &[usize], width: usize) {
     if target.len() < PARALLEL_GATHER || rayon::current_num_threads() == 1 {
-        return copy(target, indices);
+        return dataset.copy_images(indices, target);
     }
     let half = indices.len() / 2;
     let (first, second) = target.split_at_mut(half * width);
     rayon::join(
-        || copy(first, &indices[..half]),
-        || copy(second, &indices[half..]),
+        || dataset.copy_images(&indices[..half], first),
+        || dataset.copy_images(&indices[half..], second),
     );
 }
 

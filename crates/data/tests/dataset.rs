@@ -115,6 +115,22 @@ fn from_idx_files_normalises_pixels_to_unit_range() {
     assert_eq!((data.rows(), data.cols(), data.input_size()), (1, 3, 3));
     assert_eq!(data.images(), &array![[0.0, 0.2, 1.0], [1.0, 0.4, 0.0]]);
     assert_eq!(data.labels(), &[4, 9]);
+    // The bytes are kept; every way out gives the same floats.
+    assert_eq!(data.image(1), array![1.0, 0.4, 0.0]);
+    let mut gathered = [f32::NAN; 9];
+    data.copy_images(&[1, 0, 1], &mut gathered);
+    assert_eq!(gathered, [1.0, 0.4, 0.0, 0.0, 0.2, 1.0, 1.0, 0.4, 0.0]);
+    assert_eq!(data.take(1).images(), &array![[0.0, 0.2, 1.0]]);
+    let (floats, labels) = data.into_parts();
+    assert_eq!(floats, array![[0.0, 0.2, 1.0], [1.0, 0.4, 0.0]]);
+    assert_eq!(labels, [4, 9]);
+}
+
+#[test]
+#[should_panic(expected = "copy_images: 2 images of 3 pixels do not fill 5 floats")]
+fn copy_images_names_a_target_of_the_wrong_length() {
+    let data = Dataset::new(Array2::zeros((2, 3)), vec![0, 1], 1, 3, 2).unwrap();
+    data.copy_images(&[0, 1], &mut [0.0; 5]);
 }
 
 #[test]
