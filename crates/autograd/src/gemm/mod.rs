@@ -42,9 +42,9 @@ pub fn gemm(
 }
 
 /// `c = alpha · a · b + bias`, the bias (one value per column) added to every
-/// row, as [`gemm`] computes products. The bias lands with the product's last
-/// store instead of in a pass of its own, and the old contents of `c` are
-/// never read.
+/// row, as [`gemm()`] computes products. The bias is added as the product's
+/// first block is stored instead of in a pass of its own, and the old
+/// contents of `c` are never read.
 ///
 /// # Panics
 /// If the shapes do not fit.
