@@ -40,9 +40,10 @@ const PANEL_WIDTH: usize = LANES * VECTORS;
 /// floats is 32 KiB, which leaves L1 (48 KiB) room for the rows of `a` and
 /// `c` streaming past. Measured on W2 against 96, 192, 256 and 512.
 const DEPTH: usize = 128;
-/// Rows of a row-major `a` for which the steps of each row block are listed
-/// (see [`StepLists`]); a taller `a` runs every step.
-const LISTED_ROWS: usize = 1032;
+/// The tallest row-major `a` whose row blocks get step lists (see
+/// [`StepLists`]): batches of up to 1024, rounded up to whole blocks, for
+/// 25 KiB of lists on the stack. A taller `a` runs every step.
+const LISTED_ROWS: usize = 1024_usize.next_multiple_of(ROWS);
 const LISTED_BLOCKS: usize = LISTED_ROWS / ROWS;
 
 /// A matrix operand: a pointer and strides in elements.
@@ -178,8 +179,7 @@ pub(super) unsafe fn gemm(
                 let steps = match (a_steps, nonzero_b_rows == all_b_rows) {
                     (Some(a_steps), true) => a_steps,
                     (None, true) => None,
-                    (None, false) => Some(b_steps.as_slice()),
-                    (Some(None), false) => Some(b_steps.as_slice()),
+                    (None | Some(None), false) => Some(b_steps.as_slice()),
                     (Some(Some(a_steps)), false) => {
                         both.clear();
                         both.extend_filtered(a_steps, nonzero_b_rows);
