@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ndarray::{s, Array2, CowArray, Ix1, Ix2};
+use ndarray::{s, Array1, Array2, CowArray, Ix1, Ix2};
 
 use crate::{read_idx, DataError};
 
@@ -300,7 +300,17 @@ impl Dataset {
     /// If `index >= len`.
     pub fn image(&self, index: usize) -> CowArray<'_, f32, Ix1> {
         match &self.images {
-            Pixels::Bytes(bytes) => bytes.row(index).mapv(|byte| f32::from(byte) / 255.0).into(),
+            Pixels::Bytes(bytes) => {
+                let mut image = Array1::zeros(bytes.ncols());
+                bytes_to_unit(
+                    bytes
+                        .row(index)
+                        .as_slice()
+                        .expect("kept in standard layout"),
+                    image.as_slice_mut().expect("a new array is contiguous"),
+                );
+                image.into()
+            }
             Pixels::Floats(floats) => floats.row(index).into(),
         }
     }
