@@ -23,6 +23,7 @@
 //! Every op has a finite-difference check in this crate's tests; [`gradcheck`]
 //! is public so that users can check their own compositions.
 
+mod aligned;
 mod anomaly;
 mod backward;
 mod gemm;
@@ -36,6 +37,7 @@ mod tape;
 mod var;
 mod workers;
 
+pub use aligned::{aligned_copy, aligned_full, into_aligned, is_aligned, TENSOR_ALIGNMENT};
 pub use anomaly::{Anomaly, Phase};
 pub use gemm::{gemm, gemm_bias};
 pub use gradcheck::{gradcheck, GradcheckError, GradcheckOptions};

@@ -3,7 +3,7 @@
 use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::rc::Rc;
 
-use crate::Tensor;
+use crate::{aligned_full, into_aligned, Tensor};
 
 /// A trainable tensor and the gradient accumulated for it.
 ///
@@ -33,8 +33,12 @@ struct ParameterCells {
 
 impl Parameter {
     /// A parameter holding `value`, with a zero gradient of the same shape.
+    ///
+    /// Value and gradient start on a 64-byte boundary ([`crate::is_aligned`]):
+    /// `value` is copied there if it is not already.
     pub fn new(value: Tensor) -> Self {
-        let grad = Tensor::zeros(value.raw_dim());
+        let value = into_aligned(value);
+        let grad = aligned_full(value.shape(), 0.0);
         Parameter {
             inner: Rc::new(ParameterCells {
                 value: RefCell::new(value),
@@ -109,7 +113,7 @@ impl Parameter {
             value.shape(),
             current.shape()
         );
-        *current = value;
+        *current = into_aligned(value);
     }
 
     /// The parameter's shape.

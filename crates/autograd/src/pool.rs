@@ -1,10 +1,11 @@
 //! Recycled tensor storage, so that a training step allocates nothing once warm.
 
-use ndarray::IxDyn;
-
-use crate::Tensor;
+use crate::{aligned, Tensor};
 
 /// Free buffers kept between steps.
+///
+/// Every tensor taken from the pool starts on a 64-byte boundary
+/// ([`crate::aligned`]).
 ///
 /// Every value and gradient a tape produces is taken from here, and everything is
 /// given back when the tape is reset. A training loop asks for the same sizes in
@@ -24,12 +25,19 @@ impl BufferPool {
     /// A tensor of `shape` whose contents are unspecified: the caller overwrites
     /// every element.
     pub(crate) fn take_uninit(&mut self, shape: &[usize]) -> Tensor {
-        let len: usize = shape.iter().product();
-        let buffer = match self.free.iter().rposition(|b| b.len() == len) {
-            Some(i) => self.free.swap_remove(i),
+        let len = aligned::buffer_len(shape.iter().product());
+        // Matched on capacity: a buffer that went out as a batch may come back
+        // shortened to the batch's length, and resizing it within its
+        // capacity allocates nothing.
+        let buffer = match self.free.iter().rposition(|b| b.capacity() == len) {
+            Some(i) => {
+                let mut buffer = self.free.swap_remove(i);
+                buffer.resize(len, 0.0);
+                buffer
+            }
             None => vec![0.0; len],
         };
-        Tensor::from_shape_vec(IxDyn(shape), buffer).expect("buffer length matches shape")
+        aligned::tensor_in(buffer, shape)
     }
 
     /// A copy of `source` in pooled storage, in standard layout.
@@ -44,10 +52,11 @@ impl BufferPool {
         if self.free.len() >= MAX_FREE_BUFFERS {
             return;
         }
-        let (buffer, offset) = tensor.into_raw_vec_and_offset();
-        // Requests are matched on the buffer's length, so a buffer that owns more
-        // than its tensor's elements (a sliced array) still serves correctly.
-        if offset.unwrap_or(0) == 0 && !buffer.is_empty() {
+        // Requests are matched on the buffer's whole length, and a tensor is
+        // placed at the buffer's first aligned element whatever the tensor's
+        // offset was, so any buffer serves.
+        let (buffer, _offset) = tensor.into_raw_vec_and_offset();
+        if buffer.capacity() > aligned::SLACK {
             self.free.push(buffer);
         }
     }

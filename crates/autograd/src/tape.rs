@@ -386,6 +386,28 @@ mod tests {
     }
 
     #[test]
+    fn recycled_tensors_start_on_a_cache_line_even_after_a_batch_swap() {
+        let mut tape = Tape::new();
+        let mut batch = ArrayD::from_elem(vec![5, 7], 1.0f32);
+        let mut free_buffers = Vec::new();
+        for _ in 0..4 {
+            {
+                let x = tape.constant_swap(&mut batch);
+                assert!(crate::is_aligned(&batch));
+                assert!(crate::is_aligned(&(x * 2.0).value()));
+            }
+            tape.reset();
+            // A data loader hands the buffer back shortened to the batch's
+            // length; the pool must still recognise it.
+            let (mut buffer, _) = std::mem::take(&mut batch).into_raw_vec_and_offset();
+            buffer.truncate(35);
+            batch = ArrayD::from_shape_vec(vec![5, 7], buffer).unwrap();
+            free_buffers.push(tape.pool.borrow().free_buffers());
+        }
+        assert_eq!(free_buffers[1..], [free_buffers[1]; 3]);
+    }
+
+    #[test]
     fn constants_take_no_gradient_and_inference_mode_records_nothing() {
         let tape = Tape::new();
         let c = tape.constant(ArrayD::from_elem(vec![2], 1.0));

@@ -122,7 +122,6 @@ impl Batch {
     /// If an index is not below `dataset.len()`.
     pub fn fill(&mut self, dataset: &Dataset, indices: &[usize]) {
         let width = dataset.input_size();
-        let (mut pixels, _) = std::mem::take(&mut self.images).into_raw_vec_and_offset();
         self.labels.clear();
         self.indices.clear();
         for &index in indices {
@@ -134,12 +133,21 @@ impl Batch {
             self.labels.push(dataset.label(index));
         }
         self.indices.extend_from_slice(indices);
-        // Every element is overwritten below; resizing only writes when the
-        // batch size changes (the recycled buffer has the right length).
-        pixels.resize(indices.len() * width, 0.0);
-        copy_rows(&mut pixels, dataset, indices, width);
-        self.images = Array2::from_shape_vec((indices.len(), width), pixels)
-            .expect("one row of `width` pixels was copied per index");
+        // A recycled buffer of the right shape is written where it is, keeping
+        // its alignment (a tape's storage starts on a cache line); any other
+        // is resized, which only writes when the batch size changes.
+        let shape = (indices.len(), width);
+        if self.images.dim() != shape || !self.images.is_standard_layout() {
+            let (mut pixels, _) = std::mem::take(&mut self.images).into_raw_vec_and_offset();
+            pixels.resize(shape.0 * shape.1, 0.0);
+            self.images = Array2::from_shape_vec(shape, pixels)
+                .expect("a buffer of one row of `width` pixels per index");
+        }
+        let pixels = self
+            .images
+            .as_slice_mut()
+            .expect("the images are contiguous and row-major");
+        copy_rows(pixels, dataset, indices, width);
     }
 }
 

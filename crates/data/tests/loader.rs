@@ -369,3 +369,20 @@ fn invalid_or_mismatched_states_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_fill_writes_into_a_swapped_in_buffer_of_the_right_shape_where_it_is() {
+    let data = dataset(10);
+    let mut batch = Batch::new();
+    batch.fill(&data, &[0, 1, 2]);
+    // A tape's buffer, aligned to its liking: the fill must not move it.
+    let storage = Array2::from_elem((3, data.input_size()), f32::NAN);
+    let address = storage.as_ptr();
+    let first = batch.swap_images(storage);
+    batch.fill(&data, &[0, 1, 2]);
+    assert_eq!(batch.images().as_ptr(), address);
+    assert_eq!(batch.images(), first);
+    // Another shape still works.
+    batch.fill(&data, &[3, 4]);
+    assert_eq!(batch.images().dim(), (2, data.input_size()));
+}

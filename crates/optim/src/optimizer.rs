@@ -394,7 +394,7 @@ impl SlotTable {
         if !self.slots.contains_key(name) {
             let buffers = initial_values
                 .iter()
-                .map(|&v| Tensor::from_elem(shape, v))
+                .map(|&v| descent_autograd::aligned_full(shape, v))
                 .collect();
             self.slots
                 .insert(name.to_owned(), Slot { step: 0, buffers });
@@ -500,7 +500,7 @@ impl SlotTable {
                         len,
                     });
                 };
-                buffers.push(tensor);
+                buffers.push(descent_autograd::into_aligned(tensor));
             }
             slots.insert(
                 name,
