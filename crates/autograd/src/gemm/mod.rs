@@ -25,8 +25,9 @@ const SPLIT_MIN_WORK: usize = 48 * 48 * 256;
 /// If the shapes do not fit.
 ///
 /// Large products are cut into two halves of the output along its longer
-/// side, run as two rayon tasks ([`join_active`]). The cut depends only on
-/// the shape, never on the number of threads, and the inner (k) sum is never
+/// side (by rows for a column-major `a`), run as two rayon tasks
+/// ([`join_active`]). The cut depends only on the shapes and layouts, never
+/// on the number of threads, and the inner (k) sum is never
 /// split, so every output element is computed by the same instructions in the
 /// same order whatever the pool size: results are bit-identical on 1 and 2
 /// threads. (They can differ in the last bits between CPUs with and without
@@ -105,7 +106,13 @@ fn product(
     if m * n * k < SPLIT_MIN_WORK || m.max(n) < 32 {
         return gemm_single(alpha, a, b, start, c);
     }
-    if n >= m && n >= 2 * COLUMN_UNIT {
+    // A weight gradient's `a` is `dyᵀ`, column-major. Its product is cut by
+    // rows, so that both halves skip the same all-zero rows of `b` (blank
+    // stretches of images): cut by columns, the top and bottom halves of an
+    // image are unequally blank, and on W2 one thread waited 10 % of the
+    // first layer's weight gradient for the other. Packing `b` twice costs less.
+    let weight_gradient = a.strides()[0] == 1 && a.strides()[1] != 1;
+    if !(weight_gradient && m >= 2 * ROW_UNIT) && n >= m && n >= 2 * COLUMN_UNIT {
         let half = nearest_half(n, COLUMN_UNIT);
         let (b0, b1) = b.view().split_at(Axis(1), half);
         let (mut c0, mut c1) = c.view_mut().split_at(Axis(1), half);
