@@ -13,8 +13,8 @@
 use std::time::Instant;
 
 use clap::Parser;
-use descent::autograd::{gemm, with_active_workers};
-use ndarray::Array2;
+use descent::autograd::{aligned_copy, aligned_full, gemm, with_active_workers};
+use ndarray::{Array2, Ix2};
 
 #[derive(Parser, Debug)]
 #[command(about = "GFLOP/s of the matrix product at the workloads' shapes")]
@@ -55,10 +55,14 @@ const SHAPES: [(&str, Product, usize, usize, usize); 12] = [
     ("S1 fc1 forward", Product::Forward, 1, 784, 128),
 ];
 
+/// A matrix starting on a cache line, as the tape's tensors do.
 fn operand(rows: usize, columns: usize) -> Array2<f32> {
-    Array2::from_shape_fn((rows, columns), |(i, j)| {
+    let values = Array2::from_shape_fn((rows, columns), |(i, j)| {
         ((i * 7 + j * 13) % 17) as f32 * 0.01
-    })
+    });
+    aligned_copy(&values.into_dyn().view())
+        .into_dimensionality::<Ix2>()
+        .expect("a matrix")
 }
 
 fn main() {
@@ -79,7 +83,9 @@ fn main() {
             Product::InputGrad => (a_storage.view(), b_storage.view()),
             Product::WeightGrad => (a_storage.t(), b_storage.view()),
         };
-        let mut out = Array2::<f32>::zeros((m, n));
+        let mut out = aligned_full(&[m, n], 0.0)
+            .into_dimensionality::<Ix2>()
+            .expect("a matrix");
         let mut cells = Vec::new();
         for threads in [1usize, 2] {
             let pool = rayon::ThreadPoolBuilder::new()
