@@ -95,7 +95,14 @@ pub(crate) fn dispatch(
             input,
             weight,
             bias,
+            relu: false,
         } => ops::linear::linear_backward(nodes, sink, grad, input, weight, bias),
+        &Op::Linear {
+            input,
+            weight,
+            bias,
+            relu: true,
+        } => ops::linear::linear_relu_backward(nodes, sink, grad, &output, input, weight, bias),
         &Op::Transpose(x) => ops::shape::transpose_backward(nodes, sink, grad, x),
         &Op::Reshape(x) => ops::shape::reshape_backward(nodes, sink, grad, x),
         &Op::Concat { ref inputs, axis } => {

@@ -39,7 +39,7 @@ mod workers;
 
 pub use aligned::{aligned_copy, aligned_full, into_aligned, is_aligned, TENSOR_ALIGNMENT};
 pub use anomaly::{Anomaly, Phase};
-pub use gemm::{gemm, gemm_bias};
+pub use gemm::{gemm, gemm_bias, gemm_bias_relu};
 pub use gradcheck::{gradcheck, GradcheckError, GradcheckOptions};
 pub use op::Reduction;
 pub use parameter::Parameter;

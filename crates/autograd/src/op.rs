@@ -49,11 +49,13 @@ pub(crate) enum Op {
     Softmax(NodeId, usize),
     LogSoftmax(NodeId, usize),
     Matmul(NodeId, NodeId),
-    /// `x · weightᵀ + bias`, PyTorch's layout for a linear layer.
+    /// `x · weightᵀ + bias`, PyTorch's layout for a linear layer; with
+    /// `relu`, followed by `max(0, ·)` in the same op.
     Linear {
         input: NodeId,
         weight: NodeId,
         bias: Option<NodeId>,
+        relu: bool,
     },
     Transpose(NodeId),
     Reshape(NodeId),
@@ -126,6 +128,7 @@ impl Op {
                 input,
                 weight,
                 bias,
+                ..
             } => {
                 visit(input);
                 visit(weight);
@@ -168,7 +171,8 @@ impl Op {
             Op::Softmax(..) => "softmax",
             Op::LogSoftmax(..) => "log_softmax",
             Op::Matmul(..) => "matmul",
-            Op::Linear { .. } => "linear",
+            Op::Linear { relu: false, .. } => "linear",
+            Op::Linear { relu: true, .. } => "linear_relu",
             Op::Transpose(..) => "transpose",
             Op::Reshape(..) => "reshape",
             Op::Sum { .. } => "sum",

@@ -394,7 +394,7 @@ mod tests {
             {
                 let x = tape.constant_swap(&mut batch);
                 assert!(crate::is_aligned(&batch));
-                assert!(crate::is_aligned(&(x * 2.0).value()));
+                assert!((x * 2.0).with_value(crate::is_aligned));
             }
             tape.reset();
             // A data loader hands the buffer back shortened to the batch's

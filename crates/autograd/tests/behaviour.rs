@@ -305,3 +305,56 @@ fn backward_from_a_vector_needs_a_seed() {
     let x = tape.variable(ArrayD::zeros(IxDyn(&[3])));
     (x * 2.0).backward();
 }
+
+/// `linear_relu` is `linear` then `relu` to the bit, forward and backward, on
+/// the `gemm` crate's small products and on the AVX-512 kernel's (several
+/// depth blocks, a partial panel, a partial row block), with and without a
+/// bias.
+#[test]
+fn linear_relu_matches_linear_then_relu_bit_for_bit() {
+    let mut state = 7u64;
+    let mut values = |shape: &[usize]| {
+        ArrayD::from_shape_fn(IxDyn(shape), |_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+    };
+    for (batch, inputs, outputs) in [(5, 4, 3), (64, 784, 128), (37, 300, 70)] {
+        for with_bias in [true, false] {
+            let x = values(&[batch, inputs]);
+            let weight = values(&[outputs, inputs]);
+            let bias = values(&[outputs]);
+            let upstream = values(&[batch, outputs]);
+            let run = |fused: bool| {
+                let tape = Tape::new();
+                let xv = tape.variable(x.clone());
+                let wv = tape.variable(weight.clone());
+                let bv = tape.variable(bias.clone());
+                let b = with_bias.then_some(bv);
+                let y = if fused {
+                    xv.linear_relu(wv, b)
+                } else {
+                    xv.linear(wv, b).relu()
+                };
+                let out = y.value().clone();
+                (y * tape.constant(upstream.clone())).sum().backward();
+                let grads = [xv.grad(), wv.grad(), bv.grad()];
+                (out, grads)
+            };
+            let (fused, fused_grads) = run(true);
+            let (plain, plain_grads) = run(false);
+            let bits = |t: &Tensor| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&fused),
+                bits(&plain),
+                "values, {batch}×{inputs}→{outputs}"
+            );
+            assert!(fused.iter().any(|&v| v == 0.0) && fused.iter().any(|&v| v > 0.0));
+            for (f, p) in fused_grads.iter().zip(&plain_grads) {
+                assert_eq!(f.as_ref().map(bits), p.as_ref().map(bits));
+            }
+        }
+    }
+}

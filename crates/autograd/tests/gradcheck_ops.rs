@@ -256,3 +256,16 @@ fn a_two_layer_network() {
         },
     );
 }
+
+#[test]
+fn linear_relu_with_and_without_bias() {
+    // Seeds whose pre-activations all keep clear of the kink at zero, which a
+    // finite difference would straddle (checked on `linear` then `relu`).
+    check(
+        &[values(&[5, 4], 50), values(&[3, 4], 51), values(&[3], 52)],
+        |_, v| v[0].linear_relu(v[1], Some(v[2])),
+    );
+    check(&[values(&[5, 4], 53), values(&[3, 4], 54)], |_, v| {
+        v[0].linear_relu(v[1], None)
+    });
+}

@@ -16,6 +16,10 @@ impl Module for ReLU {
         input.relu()
     }
 
+    fn is_relu(&self) -> bool {
+        true
+    }
+
     fn visit(&self, _visitor: &mut dyn Visitor) {}
 }
 

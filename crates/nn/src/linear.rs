@@ -103,6 +103,28 @@ impl Module for Linear {
     /// # Panics
     /// If the input is not `[batch, in_features]`.
     fn forward<'t>(&self, input: Var<'t>) -> Var<'t> {
+        let (weight, bias) = self.operands(&input);
+        input.linear(weight, bias)
+    }
+
+    /// `max(0, x · Wᵀ + b)` as one op: the ReLU is applied as the product
+    /// stores its output.
+    fn forward_relu<'t>(&self, input: Var<'t>) -> Var<'t> {
+        let (weight, bias) = self.operands(&input);
+        input.linear_relu(weight, bias)
+    }
+
+    fn visit(&self, visitor: &mut dyn Visitor) {
+        visitor.parameter("weight", &self.weight);
+        if let Some(bias) = &self.bias {
+            visitor.parameter("bias", bias);
+        }
+    }
+}
+
+impl Linear {
+    /// The weight and bias on `input`'s tape, after checking the input's shape.
+    fn operands<'t>(&self, input: &Var<'t>) -> (Var<'t>, Option<Var<'t>>) {
         let fits = input.with_value(|x| x.ndim() == 2 && x.shape()[1] == self.in_features);
         assert!(
             fits,
@@ -115,14 +137,7 @@ impl Module for Linear {
         let tape = input.tape();
         let weight = tape.parameter(&self.weight);
         let bias = self.bias.as_ref().map(|bias| tape.parameter(bias));
-        input.linear(weight, bias)
-    }
-
-    fn visit(&self, visitor: &mut dyn Visitor) {
-        visitor.parameter("weight", &self.weight);
-        if let Some(bias) = &self.bias {
-            visitor.parameter("bias", bias);
-        }
+        (weight, bias)
     }
 }
 

@@ -61,6 +61,27 @@ pub trait Module {
     /// A module with no state and no children has an empty body.
     fn visit(&self, visitor: &mut dyn Visitor);
 
+    /// The output for `input` followed by a ReLU: what [`Sequential`] runs
+    /// for this module when a [`ReLU`] comes next. The provided method is
+    /// `forward` then `relu`; [`Linear`] overrides it with one fused op
+    /// ([`descent_autograd::Var::linear_relu`]), which saves a pass over the
+    /// output. A model of your own can call it the same way.
+    ///
+    /// [`Sequential`]: crate::Sequential
+    /// [`ReLU`]: crate::ReLU
+    /// [`Linear`]: crate::Linear
+    fn forward_relu<'t>(&self, input: Var<'t>) -> Var<'t> {
+        self.forward(input).relu()
+    }
+
+    /// Whether this module is a plain ReLU, which [`Sequential`] folds into
+    /// the module before it ([`Module::forward_relu`]).
+    ///
+    /// [`Sequential`]: crate::Sequential
+    fn is_relu(&self) -> bool {
+        false
+    }
+
     /// Switches between training mode (`true`, the mode every module starts
     /// in) and evaluation mode, for this module and every module below it.
     ///
@@ -169,6 +190,14 @@ impl<M: Module + ?Sized> Module for Box<M> {
 
     fn set_training(&self, training: bool) {
         (**self).set_training(training)
+    }
+
+    fn forward_relu<'t>(&self, input: Var<'t>) -> Var<'t> {
+        (**self).forward_relu(input)
+    }
+
+    fn is_relu(&self) -> bool {
+        (**self).is_relu()
     }
 }
 

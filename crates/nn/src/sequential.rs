@@ -85,10 +85,22 @@ impl Sequential {
 }
 
 impl Module for Sequential {
+    /// Each layer's output feeds the next; a layer followed by a [`ReLU`] runs
+    /// both at once through [`Module::forward_relu`] (for a [`Linear`], one
+    /// fused op), with the same values and gradients.
+    ///
+    /// [`ReLU`]: crate::ReLU
+    /// [`Linear`]: crate::Linear
     fn forward<'t>(&self, input: Var<'t>) -> Var<'t> {
-        self.layers
-            .iter()
-            .fold(input, |x, (_, layer)| layer.forward(x))
+        let mut x = input;
+        let mut layers = self.layers.iter().map(|(_, layer)| layer).peekable();
+        while let Some(layer) = layers.next() {
+            x = match layers.next_if(|next| next.is_relu() && !layer.is_relu()) {
+                Some(_relu) => layer.forward_relu(x),
+                None => layer.forward(x),
+            };
+        }
+        x
     }
 
     fn visit(&self, visitor: &mut dyn Visitor) {

@@ -309,3 +309,52 @@ fn softmax_names_a_missing_axis() {
     let tape = Tape::new();
     Softmax::new(2).forward(tape.constant(ones(3, 4)));
 }
+
+/// A `Linear` followed by a `ReLU` in a `Sequential` runs as one fused op
+/// (one node fewer per pair on the tape) with the same values and gradients,
+/// to the bit, as the two layers run one after the other.
+#[test]
+fn sequential_fuses_linear_and_relu_without_changing_a_bit() {
+    use descent_nn::{Linear, ReLU, Sequential};
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let model = Sequential::new()
+        .add_layer(Linear::new(20, 16, &mut rng))
+        .add_layer(ReLU)
+        .add_layer(ReLU)
+        .add_layer(Linear::new(16, 8, &mut rng))
+        .add_layer(ReLU)
+        .add_layer(Linear::new(8, 3, &mut rng));
+    let x = ndarray::Array2::from_shape_fn((5, 20), |(i, j)| ((i * 20 + j) % 7) as f32 - 3.0);
+    let run = |fused: bool| {
+        let tape = Tape::new();
+        let input = tape.constant(x.clone().into_dyn());
+        let output = if fused {
+            model.forward(input)
+        } else {
+            model
+                .layers()
+                .fold(input, |input, (_, layer)| layer.forward(input))
+        };
+        let nodes = tape.len();
+        let value = output.value();
+        output.sum().backward();
+        let grads: Vec<Vec<u32>> = model
+            .parameters()
+            .iter()
+            .map(|(_, p)| p.grad().iter().map(|v| v.to_bits()).collect())
+            .collect();
+        model.zero_grad();
+        (
+            value.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            grads,
+            nodes,
+        )
+    };
+    let (fused_value, fused_grads, fused_nodes) = run(true);
+    let (value, grads, nodes) = run(false);
+    assert_eq!(fused_value, value);
+    assert_eq!(fused_grads, grads);
+    // Two of the three ReLUs fold into the Linear before them; the second of
+    // the pair of ReLUs stays a node of its own.
+    assert_eq!(fused_nodes + 2, nodes);
+}

@@ -80,9 +80,17 @@ pub(super) fn applies(
 #[repr(C, align(64))]
 struct Panel([MaybeUninit<f32>; DEPTH * PANEL_WIDTH]);
 
-/// How a finished block of accumulators lands in `c`.
+/// How a finished block of accumulators lands in `c`: stored, and with
+/// `relu` (on the last depth block of a fused linear-ReLU) clamped at zero.
 #[derive(Clone, Copy)]
-enum Update {
+struct Update {
+    kind: Store,
+    relu: bool,
+}
+
+/// What a block of accumulators is combined with as it is stored.
+#[derive(Clone, Copy)]
+enum Store {
     /// `c = alpha · acc`; `c` is never read.
     Overwrite { alpha: f32 },
     /// `c = alpha · acc + bias`, the bias broadcast down the rows (from the
@@ -95,6 +103,8 @@ enum Update {
 /// `c = alpha · a · b + beta · c` for an `m × k` `a` and a `k × n` `b`; when
 /// `beta` is 0, `c` is never read. With a `bias` (`n` contiguous floats),
 /// `c = alpha · a · b + bias` on every row instead, and `c` is never read.
+/// With `relu`, every element of `c` is then clamped at zero as the last
+/// depth block stores it.
 ///
 /// # Safety
 /// The CPU has AVX-512F; `a`, `b` and `c` cover `m × k`, `k × n` and `m × n`
@@ -114,6 +124,7 @@ pub(super) unsafe fn gemm(
     bias: *const f32,
     c: *mut f32,
     c_row_stride: isize,
+    relu: bool,
 ) {
     // Blocks of equal depth: 784 is 7 × 112, not 6 × 128 + 16.
     let depth = k.div_ceil(k.div_ceil(DEPTH));
@@ -144,17 +155,21 @@ pub(super) unsafe fn gemm(
                 columns,
                 &masks,
             );
-            let update = if block > 0 {
-                Update::Blend { alpha, beta: 1.0 }
+            let kind = if block > 0 {
+                Store::Blend { alpha, beta: 1.0 }
             } else if !bias.is_null() {
-                Update::Bias {
+                Store::Bias {
                     alpha,
                     bias: bias.add(j0),
                 }
             } else if beta == 0.0 {
-                Update::Overwrite { alpha }
+                Store::Overwrite { alpha }
             } else {
-                Update::Blend { alpha, beta }
+                Store::Blend { alpha, beta }
+            };
+            let update = Update {
+                kind,
+                relu: relu && p0 + block_depth == k,
             };
             // Zero rows of `b` (a blank stretch of an image) need no step either.
             let all_b_rows = first_steps(block_depth);
@@ -347,14 +362,14 @@ unsafe fn micro_kernel<
         for (v, &sum) in row.iter().enumerate() {
             let target = c_row.add(v * LANES);
             let mask = masks[v];
-            let value = match update {
-                Update::Overwrite { alpha } => _mm512_mul_ps(_mm512_set1_ps(alpha), sum),
-                Update::Bias { alpha, bias } => _mm512_fmadd_ps(
+            let value = match update.kind {
+                Store::Overwrite { alpha } => _mm512_mul_ps(_mm512_set1_ps(alpha), sum),
+                Store::Bias { alpha, bias } => _mm512_fmadd_ps(
                     _mm512_set1_ps(alpha),
                     sum,
                     _mm512_maskz_loadu_ps(mask, bias.wrapping_add(v * LANES)),
                 ),
-                Update::Blend { alpha, beta } => {
+                Store::Blend { alpha, beta } => {
                     let old = _mm512_maskz_loadu_ps(mask, target);
                     _mm512_fmadd_ps(
                         _mm512_set1_ps(alpha),
@@ -362,6 +377,13 @@ unsafe fn micro_kernel<
                         _mm512_mul_ps(_mm512_set1_ps(beta), old),
                     )
                 }
+            };
+            // `max` returns its second operand when either is NaN: zero, as
+            // `f32::max(NaN, 0.0)` in the unfused ReLU.
+            let value = if update.relu {
+                _mm512_max_ps(value, _mm512_setzero_ps())
+            } else {
+                value
             };
             _mm512_mask_storeu_ps(target, mask, value);
         }

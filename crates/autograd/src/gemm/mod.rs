@@ -39,7 +39,7 @@ pub fn gemm(
     beta: f32,
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
-    product(alpha, a, b, Start::Scaled(beta), c);
+    product(alpha, a, b, Start::Scaled(beta), false, c);
 }
 
 /// `c = alpha · a · b + bias`, the bias (one value per column) added to every
@@ -62,7 +62,37 @@ pub fn gemm_bias(
         bias.dim(),
         b.dim()
     );
-    product(alpha, a, b, Start::Bias(bias.view()), c);
+    product(alpha, a, b, Start::Bias(bias.view()), false, c);
+}
+
+/// `c = max(0, alpha · a · b + bias)`: [`gemm_bias`] (or, with no bias,
+/// [`gemm()`] with `beta` 0) followed by a ReLU, which is applied as the
+/// product's last block is stored instead of in a pass of its own. The
+/// values are those of the product followed by `max(0, ·)`, and the old
+/// contents of `c` are never read.
+///
+/// # Panics
+/// If the shapes do not fit.
+pub fn gemm_bias_relu(
+    alpha: f32,
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    bias: Option<&ArrayView1<'_, f32>>,
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
+    let start = match bias {
+        Some(bias) => {
+            assert!(
+                bias.len() == b.ncols(),
+                "gemm_bias_relu: bias of shape {:?} does not fit b of shape {:?}",
+                bias.dim(),
+                b.dim()
+            );
+            Start::Bias(bias.view())
+        }
+        None => Start::Scaled(0.0),
+    };
+    product(alpha, a, b, start, true, c);
 }
 
 /// What a product adds to `alpha · a · b`.
@@ -92,6 +122,7 @@ fn product(
     a: &ArrayView2<'_, f32>,
     b: &ArrayView2<'_, f32>,
     start: Start<'_>,
+    relu: bool,
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
     assert!(
@@ -104,7 +135,7 @@ fn product(
     let (m, n) = c.dim();
     let k = a.ncols();
     if m * n * k < SPLIT_MIN_WORK || m.max(n) < 32 {
-        return gemm_single(alpha, a, b, start, c);
+        return gemm_single(alpha, a, b, start, relu, c);
     }
     // A weight gradient's `a` is `dyᵀ`, column-major. Its product is cut by
     // rows, so that both halves skip the same all-zero rows of `b` (blank
@@ -118,16 +149,16 @@ fn product(
         let (mut c0, mut c1) = c.view_mut().split_at(Axis(1), half);
         let (start0, start1) = start.split_columns(half);
         join_active(
-            || gemm_single(alpha, a, &b0, start0, &mut c0),
-            || gemm_single(alpha, a, &b1, start1, &mut c1),
+            || gemm_single(alpha, a, &b0, start0, relu, &mut c0),
+            || gemm_single(alpha, a, &b1, start1, relu, &mut c1),
         );
     } else {
         let half = nearest_half(m, ROW_UNIT);
         let (a0, a1) = a.view().split_at(Axis(0), half);
         let (mut c0, mut c1) = c.view_mut().split_at(Axis(0), half);
         join_active(
-            || gemm_single(alpha, &a0, b, start, &mut c0),
-            || gemm_single(alpha, &a1, b, start, &mut c1),
+            || gemm_single(alpha, &a0, b, start, relu, &mut c0),
+            || gemm_single(alpha, &a1, b, start, relu, &mut c1),
         );
     }
 }
@@ -145,12 +176,14 @@ fn nearest_half(length: usize, unit: usize) -> usize {
 }
 
 /// One product on the calling thread: descent's AVX-512 kernel where it
-/// applies, the `gemm` crate's otherwise.
+/// applies, the `gemm` crate's otherwise; with `relu`, followed by
+/// `max(0, ·)`.
 fn gemm_single(
     alpha: f32,
     a: &ArrayView2<'_, f32>,
     b: &ArrayView2<'_, f32>,
     start: Start<'_>,
+    relu: bool,
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
     let ((m, k), (k2, n)) = (a.dim(), b.dim());
@@ -180,6 +213,9 @@ fn gemm_single(
                 .for_each(|mut row| row.assign(bias)),
             None => c.mapv_inplace(|v| if beta == 0.0 { 0.0 } else { beta * v }),
         }
+        if relu {
+            c.mapv_inplace(|v| v.max(0.0));
+        }
         return;
     }
     #[cfg(target_arch = "x86_64")]
@@ -205,6 +241,7 @@ fn gemm_single(
                     bias.as_ref().map_or(std::ptr::null(), |bias| bias.as_ptr()),
                     c.as_mut_ptr(),
                     c.strides()[0],
+                    relu,
                 )
             };
             return;
@@ -246,6 +283,9 @@ fn gemm_single(
             false,
             ::gemm::Parallelism::None,
         );
+    }
+    if relu {
+        c.mapv_inplace(|v| v.max(0.0));
     }
 }
 

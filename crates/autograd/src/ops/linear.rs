@@ -4,8 +4,8 @@ use ndarray::Ix1;
 
 use super::matmul::{as_matrix, as_matrix_mut};
 use crate::backward::GradientSink;
-use crate::gemm::{gemm, gemm_bias};
-use crate::kernels::reduce_into;
+use crate::gemm::{gemm, gemm_bias, gemm_bias_relu};
+use crate::kernels::{reduce_into, zip_map_into};
 use crate::op::{NodeId, Op};
 use crate::tape::Node;
 use crate::{Tensor, Var};
@@ -21,6 +21,23 @@ impl<'t> Var<'t> {
     /// # Panics
     /// If the shapes do not fit, naming them.
     pub fn linear(self, weight: Var<'t>, bias: Option<Var<'t>>) -> Var<'t> {
+        self.linear_then(weight, bias, false)
+    }
+
+    /// `max(0, self · weightᵀ + bias)`: [`Var::linear`] followed by
+    /// [`Var::relu`], in one op.
+    ///
+    /// The ReLU is applied as the product stores its output, which saves a
+    /// pass over it, and one node instead of two is recorded. Values and
+    /// gradients are those of `linear` then `relu`.
+    ///
+    /// # Panics
+    /// If the shapes do not fit, naming them.
+    pub fn linear_relu(self, weight: Var<'t>, bias: Option<Var<'t>>) -> Var<'t> {
+        self.linear_then(weight, bias, true)
+    }
+
+    fn linear_then(self, weight: Var<'t>, bias: Option<Var<'t>>, relu: bool) -> Var<'t> {
         self.same_tape(&weight, "linear");
         let tape = self.tape;
         let out = {
@@ -42,24 +59,26 @@ impl<'t> Var<'t> {
             );
             let mut out = tape.take_uninit(&[x2.nrows(), w2.nrows()]);
             let mut out2 = as_matrix_mut(&mut out);
-            match bias {
-                Some(bias) => {
-                    bias.same_tape(&self, "linear");
-                    let b = nodes[bias.id].value.get();
-                    assert_eq!(
-                        b.shape(),
-                        &[w2.nrows()],
-                        "linear: bias of shape {:?} does not fit weight of shape {:?}",
-                        b.shape(),
-                        shapes.1
-                    );
-                    let b = b
-                        .view()
-                        .into_dimensionality::<Ix1>()
-                        .expect("checked above");
-                    gemm_bias(1.0, &x2, &w2.t(), &b, &mut out2);
-                }
-                None => gemm(1.0, &x2, &w2.t(), 0.0, &mut out2),
+            let bias = bias.map(|bias| {
+                bias.same_tape(&self, "linear");
+                nodes[bias.id].value.get()
+            });
+            let bias = bias.as_ref().map(|b| {
+                assert_eq!(
+                    b.shape(),
+                    &[w2.nrows()],
+                    "linear: bias of shape {:?} does not fit weight of shape {:?}",
+                    b.shape(),
+                    shapes.1
+                );
+                b.view()
+                    .into_dimensionality::<Ix1>()
+                    .expect("checked above")
+            });
+            match (bias, relu) {
+                (bias, true) => gemm_bias_relu(1.0, &x2, &w2.t(), bias.as_ref(), &mut out2),
+                (Some(b), false) => gemm_bias(1.0, &x2, &w2.t(), &b, &mut out2),
+                (None, false) => gemm(1.0, &x2, &w2.t(), 0.0, &mut out2),
             }
             out
         };
@@ -69,6 +88,7 @@ impl<'t> Var<'t> {
                 input: self.id,
                 weight: weight.id,
                 bias: bias.map(|b| b.id),
+                relu,
             },
         )
     }
@@ -102,4 +122,28 @@ pub(crate) fn linear_backward(
             reduce_into(target, accumulate, g, 1.0)
         });
     }
+}
+
+// For y = max(0, z) with z = x·Wᵀ + b: dz = dy where y > 0 (else 0), then as
+// for `linear`. The masked gradient takes a buffer from the pool for the
+// duration of the products.
+pub(crate) fn linear_relu_backward(
+    nodes: &[Node],
+    sink: &mut GradientSink<'_>,
+    g: &Tensor,
+    output: &Tensor,
+    input: NodeId,
+    weight: NodeId,
+    bias: Option<NodeId>,
+) {
+    let mut masked = sink.pool.take_uninit(g.shape());
+    zip_map_into(&mut masked, &g.view(), &output.view(), |g, y| {
+        if y > 0.0 {
+            g
+        } else {
+            0.0
+        }
+    });
+    linear_backward(nodes, sink, &masked, input, weight, bias);
+    sink.pool.give(masked);
 }
