@@ -5,7 +5,8 @@
 //! flat, vectorised loop, and above [`PARALLEL_THRESHOLD`] elements are cut
 //! into one piece per thread ([`in_pieces`]). Elementwise work is split by
 //! position only, so results never depend on the number of threads; reductions
-//! here are sequential for the same reason.
+//! add in a fixed order for the same reason (a large bias-row reduction runs
+//! ranges of columns on different threads, each adding its rows in order).
 
 use ndarray::{ArrayViewD, Axis, Dimension, IxDyn, Zip};
 
@@ -100,6 +101,21 @@ pub(crate) fn gradient_into(
     }
 }
 
+/// Column ranges of a parallel bias-row reduction start on multiples of this
+/// many floats: 64 bytes, a cache line of a tensor that starts on one.
+const COLUMN_RANGE_UNIT: usize = 16;
+
+/// Cuts a range of target columns, starting at column `first`, in two, on a
+/// cache line of the target so that no line is shared.
+#[allow(clippy::type_complexity)]
+fn split_columns((t, first): (&mut [f32], usize)) -> ((&mut [f32], usize), (&mut [f32], usize)) {
+    let half = (t.len() / 2)
+        .next_multiple_of(COLUMN_RANGE_UNIT)
+        .min(t.len() - 1);
+    let (left, right) = t.split_at_mut(half);
+    ((left, first), (right, first + half))
+}
+
 /// Sums `g` down to `target`'s shape (NumPy broadcasting in reverse), scaled by
 /// `scale`, writing or adding.
 ///
@@ -149,14 +165,24 @@ pub(crate) fn reduce_into(target: &mut Tensor, accumulate: bool, g: &Tensor, sca
             *t += scale * total;
         }
     } else if reduced_prefix && g_contiguous {
-        // Bias-row case: g is [outer, inner], target is [inner].
+        // Bias-row case: g is [outer, inner], target is [inner]. A large one
+        // (a layer's bias gradient) is cut into column ranges, one per thread;
+        // each still adds every row in order, so the sums are the same.
         let t = target
             .as_slice_mut()
             .expect("pooled tensors are contiguous");
-        for row in g.as_slice().expect("checked").chunks_exact(target_len) {
-            for (t, &g) in t.iter_mut().zip(row) {
-                *t += scale * g;
+        let g = g.as_slice().expect("checked");
+        let sum_columns = |(t, first): (&mut [f32], usize)| {
+            for row in g.chunks_exact(target_len) {
+                for (t, &g) in t.iter_mut().zip(&row[first..]) {
+                    *t += scale * g;
+                }
             }
+        };
+        if g.len() >= PARALLEL_THRESHOLD && target_len >= 2 * COLUMN_RANGE_UNIT {
+            in_pieces((t, 0), &split_columns, &sum_columns);
+        } else {
+            sum_columns((t, 0));
         }
     } else if reduced_suffix && g_contiguous {
         // Per-row case: g is [outer, inner], target is [outer, 1, ...].
@@ -184,5 +210,36 @@ pub(crate) fn reduce_into(target: &mut Tensor, accumulate: bool, g: &Tensor, sca
         Zip::from(target)
             .and(&reduced)
             .for_each(|t, &g| *t += scale * g);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bias_row_reduction_gives_the_same_bits_on_any_pool_size() {
+        // Large enough to be cut into column ranges, with a width that is not
+        // a multiple of the cut's unit.
+        let (rows, columns) = (300, 517);
+        let g = Tensor::from_shape_fn(IxDyn(&[rows, columns]), |index| {
+            ((index[0] * 31 + index[1] * 17) % 101) as f32 * 0.013 - 0.6
+        });
+        let expected: Vec<f32> = (0..columns)
+            .map(|j| (0..rows).fold(0.0f32, |sum, i| sum + 0.5 * g[[i, j]]))
+            .collect();
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for accumulate in [false, true] {
+                let mut target = Tensor::from_elem(IxDyn(&[columns]), 0.0);
+                pool.install(|| reduce_into(&mut target, accumulate, &g, 0.5));
+                let bits: Vec<u32> = target.iter().map(|v| v.to_bits()).collect();
+                let expected_bits: Vec<u32> = expected.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(bits, expected_bits, "{threads} threads");
+            }
+        }
     }
 }
