@@ -56,13 +56,14 @@ pub fn gemm_bias(
     bias: &ArrayView1<'_, f32>,
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
-    assert!(
-        bias.len() == b.ncols(),
-        "gemm_bias: bias of shape {:?} does not fit b of shape {:?}",
-        bias.dim(),
-        b.dim()
+    product(
+        alpha,
+        a,
+        b,
+        Start::bias("gemm_bias", bias.view(), b),
+        false,
+        c,
     );
-    product(alpha, a, b, Start::Bias(bias.view()), false, c);
 }
 
 /// `c = max(0, alpha · a · b + bias)`: [`gemm_bias`] (or, with no bias,
@@ -81,15 +82,7 @@ pub fn gemm_bias_relu(
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
     let start = match bias {
-        Some(bias) => {
-            assert!(
-                bias.len() == b.ncols(),
-                "gemm_bias_relu: bias of shape {:?} does not fit b of shape {:?}",
-                bias.dim(),
-                b.dim()
-            );
-            Start::Bias(bias.view())
-        }
+        Some(bias) => Start::bias("gemm_bias_relu", bias.view(), b),
         None => Start::Scaled(0.0),
     };
     product(alpha, a, b, start, true, c);
@@ -105,6 +98,20 @@ enum Start<'a> {
 }
 
 impl<'a> Start<'a> {
+    /// A bias for the columns of `b`.
+    ///
+    /// # Panics
+    /// If its length is not `b`'s number of columns, naming `function`.
+    fn bias(function: &str, bias: ArrayView1<'a, f32>, b: &ArrayView2<'_, f32>) -> Start<'a> {
+        assert!(
+            bias.len() == b.ncols(),
+            "{function}: bias of shape {:?} does not fit b of shape {:?}",
+            bias.dim(),
+            b.dim()
+        );
+        Start::Bias(bias)
+    }
+
     /// The start of the columns before `at`, and of those from `at` on.
     fn split_columns(&self, at: usize) -> (Start<'a>, Start<'a>) {
         match self {
