@@ -4,7 +4,8 @@ use std::path::Path;
 
 use ndarray::{s, Array1, Array2, CowArray, Ix1, Ix2};
 
-use crate::{read_idx, DataError};
+use crate::idx::IdxFile;
+use crate::DataError;
 
 /// Labelled images, one flattened image per row of a contiguous matrix.
 ///
@@ -139,11 +140,12 @@ impl Dataset {
     /// it also loads other MNIST-format datasets (KMNIST, EMNIST, ...).
     ///
     /// # Errors
-    /// The errors of [`read_idx`] for either file, [`DataError::NoClasses`],
-    /// [`DataError::DimensionsTooLarge`] if one image is too large to
-    /// address, [`DataError::CountMismatch`] if the files hold different
-    /// numbers of samples and [`DataError::LabelOutOfRange`] for a label
-    /// `>= num_classes`; errors name the file concerned.
+    /// The errors of [`read_idx`](crate::read_idx) for either file,
+    /// [`DataError::NoClasses`], [`DataError::DimensionsTooLarge`] if one
+    /// image is too large to address, [`DataError::CountMismatch`] if the
+    /// headers declare different numbers of samples (found before any data
+    /// is read or decompressed) and [`DataError::LabelOutOfRange`] for a
+    /// label `>= num_classes`; errors name the file concerned.
     pub fn from_idx_files(
         images_path: impl AsRef<Path>,
         labels_path: impl AsRef<Path>,
@@ -153,9 +155,12 @@ impl Dataset {
         if num_classes == 0 {
             return Err(DataError::NoClasses);
         }
-        let labels = read_idx(labels_path, 1)?;
-        let images = read_idx(images_path, 3)?;
-        // read_idx has checked the number of dimensions; this only spares an
+        // Both headers are read and compared before any data: a file whose
+        // header claims millions of images beside a label file of thousands
+        // fails here, before it is decompressed.
+        let labels = IdxFile::open(labels_path, 1)?;
+        let images = IdxFile::open(images_path, 3)?;
+        // IdxFile has checked the number of dimensions; this only spares an
         // indexing panic.
         let wrong_dims =
             |path: &Path, expected: usize, found: usize| DataError::WrongDimensionCount {
@@ -163,11 +168,11 @@ impl Dataset {
                 expected,
                 found: u8::try_from(found).unwrap_or(u8::MAX),
             };
-        let &[count, rows, cols] = &images.dims[..] else {
-            return Err(wrong_dims(images_path, 3, images.dims.len()));
+        let &[count, rows, cols] = images.dims() else {
+            return Err(wrong_dims(images_path, 3, images.dims().len()));
         };
-        let &[label_count] = &labels.dims[..] else {
-            return Err(wrong_dims(labels_path, 1, labels.dims.len()));
+        let &[label_count] = labels.dims() else {
+            return Err(wrong_dims(labels_path, 1, labels.dims().len()));
         };
         if count != label_count {
             return Err(DataError::CountMismatch {
@@ -177,6 +182,8 @@ impl Dataset {
                 labels: label_count,
             });
         }
+        let labels = labels.read_data()?;
+        let images = images.read_data()?;
         check_labels(
             labels.data.iter().map(|&l| usize::from(l)),
             num_classes,

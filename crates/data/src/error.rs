@@ -126,8 +126,8 @@ pub enum DataError {
 
     /// The file goes on after the data its header announces.
     #[error(
-        "{}: {count} unexpected trailing byte(s) from byte {offset}: dimensions {dims:?} describe {expected} data bytes",
-        path.display()
+        "{}: {}{count} unexpected trailing byte(s) from byte {offset}: dimensions {dims:?} describe {expected} data bytes",
+        path.display(), if *counted_all { "" } else { "at least " }
     )]
     TrailingBytes {
         /// The file.
@@ -138,8 +138,11 @@ pub enum DataError {
         offset: u64,
         /// Data bytes the dimensions call for.
         expected: u64,
-        /// How many surplus bytes follow.
+        /// How many surplus bytes follow (a lower bound unless `counted_all`).
         count: u64,
+        /// Whether `count` is all of them: counting stops 1 MiB past the
+        /// data, so as not to decompress all of a gzip bomb.
+        counted_all: bool,
     },
 
     /// Data handed to [`write_idx`](crate::write_idx) or

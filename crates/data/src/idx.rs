@@ -49,18 +49,15 @@ pub enum IdxEncoding {
 /// by their name. Every malformation — wrong magic, element type or number of
 /// dimensions, a truncated header or data, bytes after the data — is an error
 /// naming the path and the offending field or byte offset; no file content
-/// makes this panic, and memory is only allocated for bytes actually present.
+/// makes this panic. Memory is only allocated for bytes actually present,
+/// and a gzipped file is decompressed no further than one byte past the
+/// size its header declares (1 MiB more to count trailing bytes).
 ///
 /// # Errors
 /// [`DataError::Read`] if the file cannot be opened or read, and the errors
 /// of [`read_idx_from`].
 pub fn read_idx(path: impl AsRef<Path>, expected_dims: usize) -> Result<IdxData, DataError> {
-    let path = path.as_ref();
-    let file = File::open(path).map_err(|source| DataError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    read_idx_from(file, path, expected_dims)
+    IdxFile::open(path.as_ref(), expected_dims)?.read_data()
 }
 
 /// Reads IDX data (raw or gzipped) from any reader, like [`read_idx`].
@@ -76,34 +73,45 @@ pub fn read_idx(path: impl AsRef<Path>, expected_dims: usize) -> Result<IdxData,
 /// [`DataError::TrailingBytes`] if the content is not a well-formed IDX file
 /// of unsigned bytes with `expected_dims` dimensions.
 pub fn read_idx_from<R: Read>(
-    mut reader: R,
+    reader: R,
     name: impl AsRef<Path>,
     expected_dims: usize,
 ) -> Result<IdxData, DataError> {
     let path = name.as_ref();
-    // Peek by reading into a small array and chaining it back in front, so
-    // that detection works for any reader, not only buffered ones.
-    let mut prefix = [0u8; 2];
-    let prefix_len = read_up_to(&mut reader, &mut prefix).map_err(|source| DataError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let head = prefix.get(..prefix_len).unwrap_or_default();
-    let stream = head.chain(reader);
-    if head == GZIP_MAGIC {
-        let mut parser = Parser {
-            reader: MultiGzDecoder::new(stream),
-            path,
-            gzipped: true,
-        };
-        parser.parse(expected_dims)
-    } else {
-        let mut parser = Parser {
-            reader: stream,
-            path,
-            gzipped: false,
-        };
-        parser.parse(expected_dims)
+    let mut parser = Parser::new(reader, path)?;
+    let header = parser.parse_header(expected_dims)?;
+    parser.read_data(header)
+}
+
+/// An IDX file whose header has been read and checked, and whose data has
+/// not: a dataset compares the headers of its files before it reads the
+/// data of any.
+pub(crate) struct IdxFile<'p> {
+    parser: Parser<'p, File>,
+    header: Header,
+}
+
+impl<'p> IdxFile<'p> {
+    /// Opens `path` and reads its header, which must declare `expected_dims`
+    /// dimensions.
+    pub(crate) fn open(path: &'p Path, expected_dims: usize) -> Result<Self, DataError> {
+        let file = File::open(path).map_err(|source| DataError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut parser = Parser::new(file, path)?;
+        let header = parser.parse_header(expected_dims)?;
+        Ok(Self { parser, header })
+    }
+
+    /// The dimensions the header declares.
+    pub(crate) fn dims(&self) -> &[usize] {
+        &self.header.dims
+    }
+
+    /// Reads the data, exactly as many bytes as the header declares.
+    pub(crate) fn read_data(mut self) -> Result<IdxData, DataError> {
+        self.parser.read_data(self.header)
     }
 }
 
@@ -231,32 +239,81 @@ impl HeaderField {
     }
 }
 
-struct Parser<'p, R> {
-    reader: R,
-    path: &'p Path,
-    gzipped: bool,
+/// How far past the declared data trailing bytes are counted: counting
+/// them all would mean decompressing all of a gzip bomb's tail.
+const TRAILING_COUNT_LIMIT: u64 = 1 << 20;
+
+/// A stream after its first two bytes were read to tell gzip from raw IDX.
+type Peeked<R> = io::Chain<io::Take<io::Cursor<[u8; 2]>>, R>;
+
+/// The IDX bytes of a stream: as they are, or decompressed.
+enum Source<R: Read> {
+    Raw(Peeked<R>),
+    Gzip(Box<MultiGzDecoder<Peeked<R>>>),
 }
 
-impl<R: Read> Parser<'_, R> {
+impl<R: Read> Read for Source<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Source::Raw(raw) => raw.read(buffer),
+            Source::Gzip(gzip) => gzip.read(buffer),
+        }
+    }
+}
+
+/// A checked header: the dimensions and the data size they imply.
+struct Header {
+    dims: Vec<usize>,
+    header_len: u64,
+    data_len: u64,
+}
+
+struct Parser<'p, R: Read> {
+    reader: Source<R>,
+    path: &'p Path,
+}
+
+impl<'p, R: Read> Parser<'p, R> {
+    /// Recognises a gzip stream by its first two bytes.
+    fn new(mut reader: R, path: &'p Path) -> Result<Self, DataError> {
+        // Peek by reading into a small array and chaining it back in front,
+        // so that detection works for any reader, not only buffered ones.
+        let mut prefix = [0u8; 2];
+        let prefix_len =
+            read_up_to(&mut reader, &mut prefix).map_err(|source| DataError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let gzipped = prefix_len == prefix.len() && prefix == GZIP_MAGIC;
+        let stream = io::Cursor::new(prefix)
+            .take(prefix_len as u64)
+            .chain(reader);
+        let reader = if gzipped {
+            Source::Gzip(Box::new(MultiGzDecoder::new(stream)))
+        } else {
+            Source::Raw(stream)
+        };
+        Ok(Self { reader, path })
+    }
+
     fn path(&self) -> PathBuf {
         self.path.to_path_buf()
     }
 
     fn io_error(&self, source: io::Error) -> DataError {
-        if self.gzipped {
-            DataError::Gzip {
+        match self.reader {
+            Source::Gzip(_) => DataError::Gzip {
                 path: self.path(),
                 source,
-            }
-        } else {
-            DataError::Read {
+            },
+            Source::Raw(_) => DataError::Read {
                 path: self.path(),
                 source,
-            }
+            },
         }
     }
 
-    fn parse(&mut self, expected_dims: usize) -> Result<IdxData, DataError> {
+    fn parse_header(&mut self, expected_dims: usize) -> Result<Header, DataError> {
         let [zero0, zero1, type_code, ndims] = self.read_field(HeaderField::Magic)?;
         if [zero0, zero1] != [0, 0] {
             return Err(DataError::BadMagic {
@@ -287,7 +344,7 @@ impl<R: Read> Parser<'_, R> {
         let header_len = 4 + 4 * u64::from(ndims);
         // The element count must fit in memory addresses; a 4-dimension
         // header of u32::MAX sizes would otherwise overflow.
-        let expected = raw_dims
+        let data_len = raw_dims
             .iter()
             .try_fold(1u64, |acc, &d| acc.checked_mul(u64::from(d)))
             .filter(|&n| n < u64::MAX && usize::try_from(n).is_ok())
@@ -296,11 +353,23 @@ impl<R: Read> Parser<'_, R> {
                 dims: raw_dims.clone(),
             })?;
         let dims: Vec<usize> = raw_dims.iter().map(|&d| d as usize).collect();
+        Ok(Header {
+            dims,
+            header_len,
+            data_len,
+        })
+    }
 
+    fn read_data(&mut self, header: Header) -> Result<IdxData, DataError> {
+        let Header {
+            dims,
+            header_len,
+            data_len: expected,
+        } = header;
         // `read_to_end` grows the buffer only as bytes arrive, so a header
-        // claiming gigabytes in a tiny (or gzip-bomb-free) file allocates
-        // only what is really there; one byte more than expected is read to
-        // detect trailing garbage.
+        // claiming gigabytes in a tiny file allocates only what is really
+        // there, and decompression stops one byte past the declared size,
+        // which detects trailing garbage.
         let mut data = Vec::new();
         (&mut self.reader)
             .take(expected + 1)
@@ -317,13 +386,18 @@ impl<R: Read> Parser<'_, R> {
             });
         }
         if found > expected {
-            let rest = io::copy(&mut self.reader, &mut io::sink()).map_err(|e| self.io_error(e))?;
+            let rest = io::copy(
+                &mut (&mut self.reader).take(TRAILING_COUNT_LIMIT),
+                &mut io::sink(),
+            )
+            .map_err(|e| self.io_error(e))?;
             return Err(DataError::TrailingBytes {
                 path: self.path(),
                 dims,
                 offset: header_len + expected,
                 expected,
                 count: 1 + rest,
+                counted_all: rest < TRAILING_COUNT_LIMIT,
             });
         }
         Ok(IdxData { dims, data })

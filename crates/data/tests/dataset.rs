@@ -227,6 +227,46 @@ fn image_and_label_counts_must_match() {
 }
 
 #[test]
+fn the_headers_are_compared_before_any_data_is_read() {
+    // An image file whose header claims 4,000,000 images but whose data is
+    // a broken gzip stream, beside 60,000 labels: reading the images' data
+    // first would report the broken stream (after inflating whatever it
+    // holds); comparing the headers first reports the mismatch at once.
+    let dir = scratch_dir("headers_first");
+    let images = dir.join("images-idx3-ubyte.gz");
+    let mut header = vec![0, 0, 0x08, 3];
+    for dim in [4_000_000u32, 28, 28] {
+        header.extend_from_slice(&dim.to_be_bytes());
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut encoder, &header).unwrap();
+    std::io::Write::write_all(&mut encoder, &[0; 4096]).unwrap();
+    let gzip = encoder.finish().unwrap();
+    std::fs::write(&images, &gzip[..gzip.len() - 12]).unwrap();
+    let labels_path = dir.join("labels-idx1-ubyte");
+    write_idx(
+        &labels_path,
+        &[60_000],
+        &labels(60_000, 10),
+        IdxEncoding::Raw,
+    )
+    .unwrap();
+
+    let err = Dataset::from_idx_files(&images, &labels_path, 10).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DataError::CountMismatch {
+                images: 4_000_000,
+                labels: 60_000,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn labels_must_be_below_the_number_of_classes() {
     let dir = write_mnist_dir("label_out_of_range", 4, 2, "");
     write_idx(
