@@ -515,23 +515,37 @@ fn saving_into_a_read_only_directory_fails_cleanly() {
 }
 
 #[test]
-fn a_failed_rename_removes_the_temporary_file() {
+fn a_directory_where_the_checkpoint_goes_is_refused_and_nothing_is_left() {
     let dir = scratch();
-    // A non-empty directory where the checkpoint should go: the rename fails.
     let path = dir.path().join("run.ckpt");
-    std::fs::create_dir(&path).unwrap();
-    std::fs::write(path.join("keep"), b"x").unwrap();
-    let error = rich_checkpoint().save(&path).unwrap_err();
-    assert!(
-        matches!(
-            error,
-            CheckpointError::Io {
-                action: "rename into place",
-                ..
-            }
-        ),
-        "{error}"
-    );
+    let refused = |error: CheckpointError| {
+        assert!(
+            matches!(
+                error,
+                CheckpointError::Io {
+                    action: "replace",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(error.to_string().contains("a directory"), "{error}");
+    };
+    // One that appears while the file is written, after the first check:
+    // the temporary file, already written, is removed.
+    let bytes = rich_checkpoint().to_bytes().unwrap();
+    let error = write_atomically(&path, |file| {
+        file.write_all(&bytes)?;
+        std::fs::create_dir(&path)?;
+        std::fs::write(path.join("keep"), b"x")
+    })
+    .unwrap_err();
+    refused(error);
+    assert_eq!(entries(dir.path()), ["run.ckpt"]);
+    assert_eq!(entries(&path), ["keep"]);
+
+    // One that was there from the start: refused before anything is written.
+    refused(rich_checkpoint().save(&path).unwrap_err());
     assert_eq!(entries(dir.path()), ["run.ckpt"]);
     assert_eq!(entries(&path), ["keep"]);
 }

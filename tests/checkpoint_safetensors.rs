@@ -209,3 +209,47 @@ fn duplicate_names_are_refused_on_export() {
     let error = save_weights_safetensors(dir.path().join("m.safetensors"), &tensors).unwrap_err();
     assert!(matches!(error, CheckpointError::Invalid(_)), "{error}");
 }
+
+/// A safetensors file of `header` (JSON) and `data`, framed by hand.
+fn safetensors_file(header: &str, data: &[u8]) -> Vec<u8> {
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(data);
+    bytes
+}
+
+#[test]
+fn a_name_given_twice_in_the_header_is_refused() {
+    let data: Vec<u8> = [1.0f32, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let tensors = vec![(
+        "w".to_owned(),
+        Parameter::new(descent::autograd::Tensor::zeros(vec![2])),
+    )];
+    let last = r#""w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}"#;
+    let good = safetensors_file(&format!("{{{last}}}"), &data);
+    load_weights_safetensors_from_bytes(&good, &tensors, LoadMode::Strict).unwrap();
+    assert_eq!(values(&tensors[0].1), [1.0, 2.0]);
+
+    // The first entry would never be checked: here its offsets lie outside
+    // the file. The second spells the same name with a JSON escape.
+    for first in [
+        r#""w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}"#,
+        r#""w":{"dtype":"F32","shape":[9],"data_offsets":[64,100]}"#,
+        r#""\u0077":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}"#,
+    ] {
+        tensors[0].1.value_mut().fill(0.0);
+        let bytes = safetensors_file(&format!("{{{first},{last}}}"), &data);
+        let error =
+            load_weights_safetensors_from_bytes(&bytes, &tensors, LoadMode::Partial).unwrap_err();
+        assert!(matches!(error, CheckpointError::Safetensors(_)), "{error}");
+        assert!(error.to_string().contains("`w` twice"), "{error}");
+        assert_eq!(values(&tensors[0].1), [0.0, 0.0], "the model was changed");
+    }
+
+    // The safetensors crate refuses a second `__metadata__` itself.
+    let metadata = r#""__metadata__":{"a":"b"}"#;
+    let bytes = safetensors_file(&format!("{{{metadata},{last},{metadata}}}"), &data);
+    let error =
+        load_weights_safetensors_from_bytes(&bytes, &tensors, LoadMode::Partial).unwrap_err();
+    assert!(error.to_string().contains("__metadata__"), "{error}");
+}

@@ -13,12 +13,17 @@
 //! Every field is checked before the payload is decoded, in file order, so
 //! that the error names the first thing that is wrong: a foreign file fails
 //! on the magic, a file from a newer descent on the version, an interrupted
-//! copy on the length, bit rot on the checksum.
+//! copy on the length, bit rot on the checksum. A file is read only after
+//! its header has been checked against its size.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::error::CheckpointError;
+use super::error::{io_error, CheckpointError};
 
 /// The first eight bytes of every checkpoint file.
 pub const MAGIC: [u8; 8] = *b"DESCENT\0";
@@ -51,19 +56,36 @@ pub(crate) fn header_for(payload: &[u8]) -> [u8; HEADER_LEN] {
 /// checksum.
 pub(crate) fn unframe(bytes: &[u8]) -> Result<&[u8], CheckpointError> {
     let found = bytes.len() as u64;
-    let truncated = |expected: u64| CheckpointError::Truncated { expected, found };
+    let (payload_len, stored) = check_header(bytes, found)?;
+    let expected = payload_len.saturating_add(HEADER_LEN as u64);
+    check_length(expected, found)?;
+    let payload = &bytes[HEADER_LEN..];
+    let computed = crc32fast::hash(payload);
+    if computed != stored {
+        return Err(CheckpointError::ChecksumMismatch { stored, computed });
+    }
+    Ok(payload)
+}
 
-    let magic_len = MAGIC.len().min(bytes.len());
-    if bytes[..magic_len] != MAGIC[..magic_len] {
+/// Checks the magic and the version at the start of `header` (the first
+/// bytes of a file of `found` bytes), then returns the payload length and
+/// CRC32 the header declares.
+fn check_header(header: &[u8], found: u64) -> Result<(u64, u32), CheckpointError> {
+    let truncated = || CheckpointError::Truncated {
+        expected: HEADER_LEN as u64,
+        found,
+    };
+    let magic_len = MAGIC.len().min(header.len());
+    if header[..magic_len] != MAGIC[..magic_len] {
         return Err(CheckpointError::BadMagic {
             expected: MAGIC,
-            found: bytes[..magic_len].to_vec(),
+            found: header[..magic_len].to_vec(),
         });
     }
     // The version is checked before the rest of the header is even read: a
     // future version may lay its header out differently.
-    let Some(version) = bytes.get(VERSION_AT..LENGTH_AT) else {
-        return Err(truncated(HEADER_LEN as u64));
+    let Some(version) = header.get(VERSION_AT..LENGTH_AT) else {
+        return Err(truncated());
     };
     let version = u32::from_le_bytes(version.try_into().expect("4 bytes"));
     if version != FORMAT_VERSION {
@@ -72,28 +94,87 @@ pub(crate) fn unframe(bytes: &[u8]) -> Result<&[u8], CheckpointError> {
             supported: FORMAT_VERSION,
         });
     }
-    if bytes.len() < HEADER_LEN {
-        return Err(truncated(HEADER_LEN as u64));
-    }
+    let Some(header) = header.get(..HEADER_LEN) else {
+        return Err(truncated());
+    };
     let payload_len =
-        u64::from_le_bytes(bytes[LENGTH_AT..CHECKSUM_AT].try_into().expect("8 bytes"));
-    let stored = u32::from_le_bytes(bytes[CHECKSUM_AT..HEADER_LEN].try_into().expect("4 bytes"));
+        u64::from_le_bytes(header[LENGTH_AT..CHECKSUM_AT].try_into().expect("8 bytes"));
+    let stored = u32::from_le_bytes(header[CHECKSUM_AT..].try_into().expect("4 bytes"));
+    Ok((payload_len, stored))
+}
 
-    // The declared length is only ever compared with the bytes at hand, never
-    // used to size an allocation.
-    let expected = payload_len.saturating_add(HEADER_LEN as u64);
+/// Compares the file size the header declares with the real one. The
+/// declared length is only ever compared, never used to size an allocation
+/// before this check.
+fn check_length(expected: u64, found: u64) -> Result<(), CheckpointError> {
     if expected > found {
-        return Err(truncated(expected));
+        return Err(CheckpointError::Truncated { expected, found });
     }
     if expected < found {
         return Err(CheckpointError::TrailingBytes { expected, found });
     }
-    let payload = &bytes[HEADER_LEN..];
-    let computed = crc32fast::hash(payload);
-    if computed != stored {
-        return Err(CheckpointError::ChecksumMismatch { stored, computed });
+    Ok(())
+}
+
+/// The bytes of the checkpoint file at `path`, read only once its header has
+/// been checked against its size: a junk or foreign file of any size costs
+/// one 24-byte read, and memory never exceeds the size the header declares.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, CheckpointError> {
+    let read_error = || io_error("read", path);
+    let mut file = File::open(path).map_err(read_error())?;
+    let metadata = file.metadata().map_err(read_error())?;
+    let mut header = [0u8; HEADER_LEN];
+    let header_read = read_up_to(&mut file, &mut header).map_err(read_error())?;
+    // A regular file's size is known; a pipe's is not, so it is read up to
+    // the declared length and judged by what arrived.
+    let size = if metadata.is_file() {
+        metadata.len()
+    } else {
+        header_read as u64
+    };
+    let (payload_len, _) = check_header(&header[..header_read], size)?;
+    let expected = payload_len.saturating_add(HEADER_LEN as u64);
+    if metadata.is_file() {
+        check_length(expected, size)?;
     }
-    Ok(payload)
+
+    // A pipe's declared length is still unchecked: grow as bytes arrive.
+    let reserve = if metadata.is_file() {
+        expected
+    } else {
+        expected.min(1 << 20)
+    };
+    let mut bytes = Vec::new();
+    usize::try_from(reserve)
+        .ok()
+        .and_then(|reserve| bytes.try_reserve_exact(reserve).ok())
+        .ok_or_else(|| {
+            read_error()(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!("no memory for a checkpoint of {expected} bytes"),
+            ))
+        })?;
+    bytes.extend_from_slice(&header);
+    // One byte past the declared end tells a file that grew while being
+    // read; `unframe` reports it.
+    file.take(payload_len.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(read_error())?;
+    Ok(bytes)
+}
+
+/// Reads until `buffer` is full or the file ends; returns the count.
+fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
 }
 
 /// Encodes `value` with bincode 2's standard configuration.

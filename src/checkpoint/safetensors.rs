@@ -57,7 +57,8 @@ pub fn save_weights_safetensors(
 ///
 /// # Errors
 /// [`CheckpointError::Io`] if the file cannot be read;
-/// [`CheckpointError::Safetensors`] if it is not a valid safetensors file;
+/// [`CheckpointError::Safetensors`] if it is not a valid safetensors file,
+/// including one whose header names a tensor twice;
 /// [`CheckpointError::UnsupportedDtype`] if a tensor the model needs is not
 /// `F32`; in [`LoadMode::Strict`], [`CheckpointError::ModelMismatch`] listing
 /// every missing, unexpected and reshaped tensor. On error the model is left
@@ -83,6 +84,7 @@ pub fn load_weights_safetensors_from_bytes(
 ) -> Result<LoadReport, CheckpointError> {
     let file = SafeTensors::deserialize(bytes)
         .map_err(|error| CheckpointError::Safetensors(error.to_string()))?;
+    refuse_repeated_names(bytes)?;
     let mut saved = file.tensors();
     // The header is a JSON object; sorting gives reports a stable order.
     saved.sort_by(|(a, _), (b, _)| a.cmp(b));
@@ -103,6 +105,67 @@ pub fn load_weights_safetensors_from_bytes(
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(matching.apply(tensors, values))
+}
+
+/// Refuses a header that uses a name twice. The safetensors crate reads the
+/// header into a map where the last entry of a name silently replaces the
+/// earlier ones, which it then never checks; so the header (already known
+/// to be a valid JSON object of a sane size) is read again, as a stream of
+/// keys.
+fn refuse_repeated_names(bytes: &[u8]) -> Result<(), CheckpointError> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    struct UniqueKeys;
+
+    impl<'de> Visitor<'de> for UniqueKeys {
+        type Value = Option<String>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<IgnoredAny>()?;
+                if !seen.insert(key.clone()) {
+                    return Ok(Some(key));
+                }
+            }
+            Ok(None)
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for UniqueKeys {
+        type Value = Option<String>;
+
+        fn deserialize<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_map(self)
+        }
+    }
+
+    // `deserialize` has checked the 8-byte length and that the header lies
+    // within the file.
+    let header_len = bytes
+        .get(..8)
+        .and_then(|len| usize::try_from(u64::from_le_bytes(len.try_into().ok()?)).ok());
+    let Some(header) = header_len.and_then(|len| bytes.get(8..8usize.checked_add(len)?)) else {
+        return Err(CheckpointError::Safetensors(
+            "the header length does not fit the file".to_owned(),
+        ));
+    };
+    let repeated = UniqueKeys
+        .deserialize(&mut serde_json::Deserializer::from_slice(header))
+        .map_err(|error| CheckpointError::Safetensors(format!("the header: {error}")))?;
+    match repeated {
+        Some(name) => Err(CheckpointError::Safetensors(format!(
+            "the header names `{name}` twice; a tensor name may appear once only"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn to_f32_tensor(

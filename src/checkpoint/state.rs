@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::atomic::write_atomically;
-use super::error::{io_error, CheckpointError, ModelMismatch};
+use super::error::{CheckpointError, ModelMismatch};
 use super::format::{self, FORMAT_VERSION};
 use super::model::{module_tensors, LoadMode, LoadReport, Matching, NamedTensor};
 
@@ -439,7 +439,9 @@ impl Checkpoint {
     /// [`Checkpoint::from_bytes`].
     pub fn load(path: impl AsRef<Path>) -> Result<Self, CheckpointError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(io_error("read", path))?;
+        // The header is checked against the file's size before the rest is
+        // read: a huge junk file costs one small read.
+        let bytes = format::read_file(path)?;
         Self::from_bytes(&bytes)
     }
 
