@@ -411,6 +411,7 @@ mod tests {
     /// Environment variables that turn [`child_saver`] into a saving process.
     const CHILD_MODE: &str = "DESCENT_ATOMIC_TEST_CHILD";
     const CHILD_TARGET: &str = "DESCENT_ATOMIC_TEST_TARGET";
+    const CHILD_FIRST_EPOCH: &str = "DESCENT_ATOMIC_TEST_FIRST_EPOCH";
 
     /// A checkpoint of `values` floats (4 bytes each) at `epoch`, as bytes.
     fn checkpoint_bytes(values: usize, epoch: u64) -> Vec<u8> {
@@ -423,6 +424,11 @@ mod tests {
 
     /// The lib test binary itself, running only [`child_saver`] in `mode`.
     fn spawn_child(mode: &str, target: &Path) -> Child {
+        spawn_child_from(mode, target, 0)
+    }
+
+    /// [`spawn_child`], whose `forever` saves start at `first_epoch`.
+    fn spawn_child_from(mode: &str, target: &Path, first_epoch: u64) -> Child {
         Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
@@ -432,6 +438,7 @@ mod tests {
             ])
             .env(CHILD_MODE, mode)
             .env(CHILD_TARGET, target)
+            .env(CHILD_FIRST_EPOCH, first_epoch.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -465,7 +472,8 @@ mod tests {
                 write_atomically_as(FAKE_PID, &target, |file| file.write_all(&bytes)).unwrap();
             }
             "forever" => {
-                for epoch in 0.. {
+                let first_epoch: u64 = std::env::var(CHILD_FIRST_EPOCH).unwrap().parse().unwrap();
+                for epoch in first_epoch.. {
                     let bytes = checkpoint_bytes(1 << 20, epoch);
                     write_atomically_as(FAKE_PID, &target, |file| file.write_all(&bytes)).unwrap();
                 }
@@ -559,10 +567,13 @@ mod tests {
         let target = dir.path().join("run.ckpt");
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(21);
         let started = Instant::now();
-        let (mut kills_mid_save, mut most_temporaries, mut last_epoch) = (0, 0, None);
-        for run in 0..runs {
-            let mut saver = spawn_child("forever", &target);
-            std::thread::sleep(Duration::from_millis(rng.random_range(20..200)));
+        let (mut kills_mid_save, mut most_temporaries, mut runs_that_saved) = (0, 0, 0);
+        for run in 0..runs as u64 {
+            // Each run's epochs start at run * 10^6, to tell whose save the
+            // checkpoint holds.
+            let first_epoch = run * 1_000_000;
+            let mut saver = spawn_child_from("forever", &target, first_epoch);
+            std::thread::sleep(Duration::from_millis(rng.random_range(50..400)));
             saver.kill().unwrap();
             saver.wait().unwrap();
 
@@ -574,7 +585,7 @@ mod tests {
                     .unwrap_or_else(|error| panic!("run {run}: {error}"))
                     .progress()
                     .epoch;
-                last_epoch = Some(epoch);
+                runs_that_saved += usize::from(epoch >= first_epoch);
             }
         }
         let status = spawn_child("once", &target).wait().unwrap();
@@ -582,9 +593,10 @@ mod tests {
         assert_eq!(entries(dir.path()), ["run.ckpt"]);
         assert_eq!(Checkpoint::load(&target).unwrap().progress().epoch, 1000);
         println!(
-            "{runs} kills in {:.1} s under PID {FAKE_PID}: {kills_mid_save} mid-save, at most \
-             {most_temporaries} temporary file(s) at once (last epoch saved before the end: \
-             {last_epoch:?}); the final restart left only run.ckpt, which loads",
+            "{runs} runs killed in {:.1} s, all under PID {FAKE_PID}: {runs_that_saved} completed \
+             at least one save, {kills_mid_save} were killed mid-save (a temporary file left), at \
+             most {most_temporaries} temporary file(s) at once; the checkpoint loaded after every \
+             kill, and the final restart left only run.ckpt, which loads",
             started.elapsed().as_secs_f64()
         );
     }
