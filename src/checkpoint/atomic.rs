@@ -534,7 +534,7 @@ mod tests {
         // save under the same PID succeeds beside it and leaves it alone.
         let newer = checkpoint_bytes(16, 2);
         write_atomically_as(FAKE_PID, &target, |file| file.write_all(&newer)).unwrap();
-        assert_eq!(temporaries(dir.path()), [orphan.clone()]);
+        assert_eq!(temporaries(dir.path()), std::slice::from_ref(&orphan));
         assert_eq!(fs::read(&target).unwrap(), newer);
 
         hung.kill().unwrap();
