@@ -9,10 +9,13 @@
 //!
 //! - **Safe files.** [`Checkpoint::save`] writes atomically (temporary file,
 //!   `fsync`, rename, directory `fsync`): an error or a crash mid-save leaves
-//!   the previous checkpoint intact. The file starts with a magic number and
-//!   a format version and carries the payload's length and CRC32, so that
-//!   [`Checkpoint::load`] tells a foreign, newer, truncated, extended or
-//!   corrupted file apart in its [`CheckpointError`], and never panics.
+//!   the previous checkpoint intact, and the next save removes the crashed
+//!   one's temporary file. A symbolic link is followed; a FIFO, device or
+//!   directory at the path is refused, never replaced. The file starts with
+//!   a magic number and a format version and carries the payload's length
+//!   and CRC32, so that [`Checkpoint::load`] tells a foreign, newer,
+//!   truncated, extended or corrupted file apart in its [`CheckpointError`]
+//!   (from the first 24 bytes, before it reads the rest), and never panics.
 //!   The byte layout is in `docs/ARCHITECTURE.md` (section 5).
 //! - **Strict by default.** [`Checkpoint::restore_module`] (or
 //!   [`Checkpoint::restore_model`] for a plain list of tensors) with
