@@ -1,7 +1,8 @@
-//! Classification metrics on plain tensors: predicted classes and accuracy.
+//! Metrics on plain tensors: predicted classes and accuracy for
+//! classification; squared and absolute error and R² for regression.
 
 use descent_autograd::Tensor;
-use ndarray::Ix2;
+use ndarray::{ArrayView2, Axis, Ix2};
 
 /// The predicted class of each row of `scores` `[batch, classes]` (logits or
 /// probabilities): the index of the row's largest value, the first one on a
@@ -75,4 +76,79 @@ pub fn accuracy(scores: &Tensor, labels: &[usize]) -> f32 {
     } else {
         correct as f32 / labels.len() as f32
     }
+}
+
+fn check_regression_shapes(
+    metric: &str,
+    predictions: &ArrayView2<'_, f32>,
+    targets: &ArrayView2<'_, f32>,
+) {
+    assert_eq!(
+        predictions.dim(),
+        targets.dim(),
+        "{metric}: predictions of shape {:?} and targets of shape {:?} differ",
+        predictions.dim(),
+        targets.dim()
+    );
+}
+
+/// The mean of `(prediction - target)²` over every value, summed in `f64`.
+///
+/// # Panics
+/// If the shapes differ.
+pub fn mean_squared_error(predictions: ArrayView2<'_, f32>, targets: ArrayView2<'_, f32>) -> f64 {
+    check_regression_shapes("mean_squared_error", &predictions, &targets);
+    let sum: f64 = predictions
+        .iter()
+        .zip(&targets)
+        .map(|(&p, &t)| (f64::from(p) - f64::from(t)).powi(2))
+        .sum();
+    sum / predictions.len().max(1) as f64
+}
+
+/// The mean of `|prediction - target|` over every value, summed in `f64`.
+///
+/// # Panics
+/// If the shapes differ.
+pub fn mean_absolute_error(predictions: ArrayView2<'_, f32>, targets: ArrayView2<'_, f32>) -> f64 {
+    check_regression_shapes("mean_absolute_error", &predictions, &targets);
+    let sum: f64 = predictions
+        .iter()
+        .zip(&targets)
+        .map(|(&p, &t)| (f64::from(p) - f64::from(t)).abs())
+        .sum();
+    sum / predictions.len().max(1) as f64
+}
+
+/// The coefficient of determination, `1 - Σ(t - p)² / Σ(t - mean t)²` per
+/// target column, averaged over the columns (scikit-learn's `r2_score`): 1 is
+/// a perfect fit, 0 is no better than predicting the targets' mean. A
+/// constant column scores 1 if predicted exactly, else 0.
+///
+/// # Panics
+/// If the shapes differ.
+pub fn r2_score(predictions: ArrayView2<'_, f32>, targets: ArrayView2<'_, f32>) -> f64 {
+    check_regression_shapes("r2_score", &predictions, &targets);
+    let columns = predictions.ncols().max(1) as f64;
+    let total: f64 = predictions
+        .axis_iter(Axis(1))
+        .zip(targets.axis_iter(Axis(1)))
+        .map(|(p, t)| {
+            let mean = t.iter().map(|&x| f64::from(x)).sum::<f64>() / t.len().max(1) as f64;
+            let residual: f64 = p
+                .iter()
+                .zip(&t)
+                .map(|(&p, &t)| (f64::from(t) - f64::from(p)).powi(2))
+                .sum();
+            let spread: f64 = t.iter().map(|&t| (f64::from(t) - mean).powi(2)).sum();
+            if spread > 0.0 {
+                1.0 - residual / spread
+            } else if residual == 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .sum();
+    total / columns
 }
