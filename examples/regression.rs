@@ -24,7 +24,7 @@ use descent::data::{CsvOptions, DataLoader, Dataset, StandardScaler};
 use descent::metrics_log::{Curve, CurvesPanel, MetricsLog};
 use descent::nn::metrics::{mean_absolute_error, mean_squared_error, r2_score};
 use descent::nn::Module;
-use descent::optim::{AdamW, CosineAnnealingLr, LrScheduler, Optimizer};
+use descent::optim::{AdamW, CosineAnnealingLr, LrScheduler};
 use descent::teaching::PALETTE;
 use descent::training::{evaluate, mlp, parameter_count, predict, train_epoch, Workspace};
 use ndarray::{Array2, ArrayView2};

@@ -25,7 +25,7 @@ use descent::data::{CsvOptions, DataLoader, Missing, StandardScaler, TextEncodin
 use descent::metrics_log::{Curve, CurvesPanel, MetricsLog};
 use descent::nn::metrics::argmax;
 use descent::nn::Module;
-use descent::optim::{Adam, CosineAnnealingLr, LrScheduler, Optimizer};
+use descent::optim::{Adam, CosineAnnealingLr, LrScheduler};
 use descent::teaching::PALETTE;
 use descent::training::{evaluate, mlp, parameter_count, predict, train_epoch, Workspace};
 use rand::SeedableRng;

@@ -95,7 +95,8 @@ impl LoaderState {
 ///
 /// ```
 /// use descent_data::{Batch, DataLoader, Dataset};
-/// ///
+/// use ndarray::Array2;
+///
 /// let data = Dataset::new(Array2::zeros((10, 4)), vec![0; 10], 2, 2, 1)?;
 /// let mut loader = DataLoader::new(data.len(), 4, 42).with_drop_last(true);
 /// let mut batch = Batch::new();
