@@ -15,7 +15,6 @@
 //! mid-save leaves the previous one intact); `--resume PATH` continues a run
 //! from one, exactly where it stopped.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -23,11 +22,12 @@ use std::time::Instant;
 use clap::{Parser, ValueEnum};
 use descent::checkpoint::{Checkpoint, LoadMode, Progress};
 use descent::data::{DataLoader, Mnist};
+use descent::metrics_log::{Curve, CurvesPanel, MetricsLog};
 use descent::nn::Module;
 use descent::optim::{
     Adadelta, Adagrad, Adam, AdamW, CosineAnnealingLr, LrScheduler, Optimizer, RmsProp, Sgd, StepLr,
 };
-use descent::teaching::{draw_figure, CurvePanel, CurveSeries, Legend, Panel, PALETTE};
+use descent::teaching::PALETTE;
 use descent::training::{evaluate, mlp, parameter_count, train_epoch, Workspace};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -378,64 +378,52 @@ fn train(args: &Args, threads: usize) -> Result<(), String> {
 }
 
 fn write_outputs(out: &Path, history: &[EpochRow]) -> Result<(), String> {
-    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let mut csv = String::from(
-        "epoch,train_loss,test_loss,test_accuracy,learning_rate,seconds,samples_per_second\n",
-    );
+    let mut log = MetricsLog::new(&[
+        "epoch",
+        "train_loss",
+        "test_loss",
+        "test_accuracy",
+        "test_error",
+        "learning_rate",
+        "seconds",
+        "samples_per_second",
+    ]);
     for row in history {
-        let _ = writeln!(
-            csv,
-            "{},{:.6},{:.6},{:.6},{:.6e},{:.3},{:.1}",
-            row.epoch,
+        log.push(&[
+            row.epoch as f64,
             row.train_loss,
             row.test_loss,
             row.test_accuracy,
+            1.0 - row.test_accuracy,
             row.learning_rate,
             row.seconds,
-            row.samples_per_second
-        );
+            row.samples_per_second,
+        ]);
     }
-    let csv_path = out.join("metrics.csv");
-    std::fs::write(&csv_path, csv)
-        .map_err(|e| format!("cannot write {}: {e}", csv_path.display()))?;
-
-    let curve = |label: &str, color, dashed, y: &dyn Fn(&EpochRow) -> f64| CurveSeries {
-        label: label.to_string(),
-        points: history
-            .iter()
-            .map(|row| (row.epoch as f64, y(row)))
-            .collect(),
+    let curve = |label, column, color, dashed| Curve {
+        label,
+        column,
         color,
         dashed,
     };
-    let svg_path = out.join("curves.svg");
-    draw_figure(
-        &svg_path,
+    let (csv_path, svg_path) = log.write(
+        out,
         &[
-            Panel::Curves(CurvePanel {
-                title: "Cross-entropy".into(),
-                x_label: "epoch".into(),
-                y_label: "loss".into(),
+            CurvesPanel {
+                title: "Cross-entropy",
+                y_label: "loss",
                 curves: vec![
-                    curve("train", PALETTE[0], false, &|row| row.train_loss),
-                    curve("test", PALETTE[1], true, &|row| row.test_loss),
+                    curve("train", "train_loss", PALETTE[0], false),
+                    curve("test", "test_loss", PALETTE[1], true),
                 ],
-                legend: Legend::UpperRight,
-                x_log: false,
-            }),
-            Panel::Curves(CurvePanel {
-                title: "Test error (1 - accuracy)".into(),
-                x_label: "epoch".into(),
-                y_label: "error".into(),
-                curves: vec![curve("test error", PALETTE[2], false, &|row| {
-                    1.0 - row.test_accuracy
-                })],
-                legend: Legend::UpperRight,
-                x_log: false,
-            }),
+            },
+            CurvesPanel {
+                title: "Test error (1 - accuracy)",
+                y_label: "error",
+                curves: vec![curve("test error", "test_error", PALETTE[2], false)],
+            },
         ],
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     println!("wrote {} and {}", csv_path.display(), svg_path.display());
     Ok(())
 }

@@ -3,7 +3,8 @@
 //!
 //! The crates of the workspace are re-exported here:
 //! [`autograd`] (the tape), [`nn`] (layers and losses), [`optim`] (optimizers,
-//! schedules, clipping) and [`data`] (IDX reading and batching).
+//! schedules, clipping) and [`data`] (datasets from arrays, IDX and CSV
+//! files; splits, scaling and batching).
 
 pub use descent_autograd as autograd;
 pub use descent_data as data;
@@ -12,6 +13,7 @@ pub use descent_optim as optim;
 
 pub mod checkpoint;
 pub mod early_stopping;
+pub mod metrics_log;
 pub mod teaching;
 pub mod training;
 

@@ -1,15 +1,17 @@
-//! The classification training loop: the MNIST example, the throughput
-//! benchmark and the tests all run this code.
+//! The supervised training loop: the MNIST and tabular examples, the
+//! throughput benchmark and the tests all run this code.
 //!
-//! One step is: move the batch onto the tape, forward, cross-entropy, backward,
-//! optimizer step, zero the gradients, reset the tape. The tape, the batch
+//! One step is: move the batch onto the tape, forward, loss (cross-entropy for
+//! class targets, mean squared error for real values), backward, optimizer
+//! step, zero the gradients, reset the tape. The tape, the batch
 //! buffers and the optimizer's state are reused from step to step, so a steady
 //! loop allocates nothing.
 
 use std::time::Instant;
 
 use descent_autograd::{with_active_workers, Parameter, Reduction, Tape};
-use descent_data::{Batch, DataLoader, Dataset};
+use descent_data::{Batch, BatchTargets, DataLoader, Dataset, Targets};
+use descent_nn::loss::mse_loss;
 use descent_nn::metrics::count_correct;
 use descent_nn::{Linear, Module, ReLU, Sequential};
 use descent_optim::Optimizer;
@@ -37,7 +39,8 @@ pub fn mlp(inputs: usize, hidden: &[usize], outputs: usize, rng: &mut impl Rng) 
 /// What one optimizer step saw.
 #[derive(Clone, Copy, Debug)]
 pub struct StepReport {
-    /// The batch's mean cross-entropy before the step.
+    /// The batch's loss before the step: mean cross-entropy for class
+    /// targets, mean squared error for real values.
     pub loss: f32,
     /// The number of samples in the batch.
     pub samples: usize,
@@ -46,7 +49,8 @@ pub struct StepReport {
 /// What one pass over the training data saw.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct EpochReport {
-    /// Mean cross-entropy over the epoch's samples, before each step.
+    /// Mean loss (as [`StepReport::loss`]) over the epoch's samples, before
+    /// each step.
     pub loss: f64,
     /// Samples trained on.
     pub samples: usize,
@@ -66,9 +70,11 @@ impl EpochReport {
 /// Loss and accuracy on a held-out set.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Evaluation {
-    /// Mean cross-entropy.
+    /// Mean cross-entropy for class targets; mean squared error (over every
+    /// value) for real values.
     pub loss: f64,
-    /// Fraction of samples whose highest score is their label.
+    /// Fraction of samples whose highest score is their label; NaN for
+    /// real-valued targets.
     pub accuracy: f64,
 }
 
@@ -130,16 +136,20 @@ pub fn train_step(
     let Workspace { tape, batch } = workspace;
     let samples = batch.len();
     let loss = {
-        // The batch's buffer moves onto the tape and a recycled one of the
-        // same shape takes its place for the next fill: no copy.
-        let mut images = batch.swap_images(Array2::zeros((0, 0))).into_dyn();
-        let input = tape.constant_swap(&mut images);
-        batch.swap_images(
-            images
-                .into_dimensionality::<Ix2>()
-                .expect("the storage has the batch's 2-D shape"),
-        );
-        let loss = model.forward(input).cross_entropy(batch.labels());
+        // The batch's buffers move onto the tape and recycled ones of the
+        // same shape take their place for the next fill: no copy.
+        let mut features = batch.swap_features(Array2::zeros((0, 0))).into_dyn();
+        let input = tape.constant_swap(&mut features);
+        batch.swap_features(into_matrix(features));
+        let output = model.forward(input);
+        let loss = if matches!(batch.targets(), BatchTargets::Values(_)) {
+            let mut values = batch.swap_values(Array2::zeros((0, 0))).into_dyn();
+            let target = tape.constant_swap(&mut values);
+            batch.swap_values(into_matrix(values));
+            mse_loss(output, target, Reduction::Mean)
+        } else {
+            output.cross_entropy(batch.labels())
+        };
         loss.backward();
         loss.item()
     };
@@ -149,8 +159,17 @@ pub fn train_step(
     StepReport { loss, samples }
 }
 
-/// Mean cross-entropy and accuracy of `model` on `dataset`, in evaluation mode
-/// and without recording gradients, `batch_size` samples at a time.
+/// Gives a tape's 2-D buffer back its matrix type.
+fn into_matrix(tensor: descent_autograd::Tensor) -> Array2<f32> {
+    tensor
+        .into_dimensionality::<Ix2>()
+        .expect("the storage has the batch's 2-D shape")
+}
+
+/// Mean cross-entropy and accuracy of `model` on `dataset` (or, for
+/// real-valued targets, the mean squared error and a NaN accuracy), in
+/// evaluation mode and without recording gradients, `batch_size` samples at a
+/// time.
 ///
 /// The model is left in training mode.
 pub fn evaluate(
@@ -159,43 +178,100 @@ pub fn evaluate(
     batch_size: usize,
     tape: &mut Tape,
 ) -> Evaluation {
+    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+    for_each_output(
+        model,
+        dataset,
+        batch_size,
+        tape,
+        |range, output| match dataset.targets() {
+            Targets::Classes { labels, .. } => {
+                let targets = &labels[range];
+                let loss = output.cross_entropy_with(targets, 0.0, Reduction::Sum);
+                loss_sum += loss.item() as f64;
+                correct += output.with_value(|scores| count_correct(scores, targets));
+            }
+            Targets::Values(values) => {
+                let target = output
+                    .tape()
+                    .constant_copy(values.slice(s![range, ..]).into_dyn());
+                loss_sum += mse_loss(output, target, Reduction::Sum).item() as f64;
+            }
+        },
+    );
+    let n = dataset.len().max(1) as f64;
+    match dataset.targets() {
+        Targets::Classes { .. } => Evaluation {
+            loss: loss_sum / n,
+            accuracy: correct as f64 / n,
+        },
+        Targets::Values(values) => Evaluation {
+            loss: loss_sum / (n * values.ncols().max(1) as f64),
+            accuracy: f64::NAN,
+        },
+    }
+}
+
+/// The model's outputs for every sample of `dataset`, one row each (class
+/// scores, or predicted values), in evaluation mode and without recording
+/// gradients, `batch_size` samples at a time.
+///
+/// The model is left in training mode.
+pub fn predict(
+    model: &dyn Module,
+    dataset: &Dataset,
+    batch_size: usize,
+    tape: &mut Tape,
+) -> Array2<f32> {
+    let mut predictions = Array2::zeros((dataset.len(), dataset.output_size()));
+    for_each_output(model, dataset, batch_size, tape, |range, output| {
+        output.with_value(|value| {
+            let value = value
+                .view()
+                .into_dimensionality::<Ix2>()
+                .expect("a model's output is [batch, outputs]");
+            predictions.slice_mut(s![range, ..]).assign(&value);
+        });
+    });
+    predictions
+}
+
+/// Runs `model` over `dataset` in evaluation mode, `batch_size` samples at a
+/// time, handing each batch's sample range and output to `use_output`
+/// before the tape is reset.
+fn for_each_output(
+    model: &dyn Module,
+    dataset: &Dataset,
+    batch_size: usize,
+    tape: &mut Tape,
+    mut use_output: impl FnMut(std::ops::Range<usize>, descent_autograd::Var<'_>),
+) {
     assert!(batch_size > 0, "evaluate: batch_size must be positive");
     model.set_training(false);
     tape.set_grad_enabled(false);
-    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-    let labels = dataset.labels();
-    // One batch of images at a time: a dataset loaded from IDX files keeps
+    // One batch of features at a time: a dataset loaded from IDX files keeps
     // bytes, and converting all of it at once would double its memory.
-    let mut images = Array2::zeros((batch_size.min(dataset.len()), dataset.input_size()));
+    let mut features = Array2::zeros((batch_size.min(dataset.len()), dataset.input_size()));
     let mut indices = Vec::with_capacity(batch_size);
     for start in (0..dataset.len()).step_by(batch_size) {
         let end = (start + batch_size).min(dataset.len());
         {
             indices.clear();
             indices.extend(start..end);
-            let mut batch = images.slice_mut(s![..end - start, ..]);
-            dataset.copy_images(
+            let mut batch = features.slice_mut(s![..end - start, ..]);
+            dataset.copy_features(
                 &indices,
                 batch
                     .as_slice_mut()
                     .expect("leading rows of a standard matrix"),
             );
             let x = tape.constant_copy(batch.view().into_dyn());
-            let logits = model.forward(x);
-            let targets = &labels[start..end];
-            let loss = logits.cross_entropy_with(targets, 0.0, Reduction::Sum);
-            loss_sum += loss.item() as f64;
-            correct += logits.with_value(|scores| count_correct(scores, targets));
+            use_output(start..end, model.forward(x));
         }
         tape.reset();
     }
     tape.set_grad_enabled(true);
     model.set_training(true);
-    let n = dataset.len().max(1) as f64;
-    Evaluation {
-        loss: loss_sum / n,
-        accuracy: correct as f64 / n,
-    }
 }
 
 /// The number of scalar parameters of a model.

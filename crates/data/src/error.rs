@@ -260,6 +260,206 @@ pub enum DataError {
     /// a dataset of another size.
     #[error("invalid data loader state: {0}")]
     InvalidLoaderState(String),
+
+    /// Features given as a 0-dimensional array: there is no sample axis.
+    #[error("features need a first axis of samples, shape [n, ...]; got a 0-dimensional array")]
+    NoSampleAxis,
+
+    /// The numbers of samples and targets differ.
+    #[error("{samples} samples but {targets} targets")]
+    TargetCountMismatch {
+        /// Samples (rows of features).
+        samples: usize,
+        /// Targets.
+        targets: usize,
+    },
+
+    /// A feature value is NaN or infinite.
+    #[error("feature {feature} of sample {index} is {value}; features must be finite")]
+    NonFiniteFeature {
+        /// Which sample.
+        index: usize,
+        /// Which feature in the flattened sample.
+        feature: usize,
+        /// Its value.
+        value: f32,
+    },
+
+    /// A real-valued target is NaN or infinite.
+    #[error("target {column} of sample {index} is {value}; targets must be finite")]
+    NonFiniteTarget {
+        /// Which sample.
+        index: usize,
+        /// Which of the sample's target values.
+        column: usize,
+        /// Its value.
+        value: f32,
+    },
+
+    /// Real-valued targets with zero values per sample, or a CSV read with no
+    /// target column.
+    #[error("targets need at least one value per sample (or one target column)")]
+    NoTargetColumns,
+
+    /// Class names that are not one per class.
+    #[error("{names} class names for {num_classes} classes")]
+    ClassNameCount {
+        /// The number of classes.
+        num_classes: usize,
+        /// The number of names.
+        names: usize,
+    },
+
+    /// A CSV file holds nothing, not even a header row.
+    #[error("{}: empty file: expected a header row naming the columns", path.display())]
+    CsvEmpty {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// A CSV file has a header but no data rows.
+    #[error("{}: no data rows after the header (line 1)", path.display())]
+    CsvNoRows {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// Every row of a CSV file had a missing value and was dropped.
+    #[error("{}: all {rows} data rows have missing values in the columns used; nothing is left", path.display())]
+    CsvAllRowsDropped {
+        /// The file.
+        path: PathBuf,
+        /// How many rows were dropped.
+        rows: usize,
+    },
+
+    /// A column asked for is not in the header.
+    #[error(
+        "{}, line 1: no column named `{column}`; the header has: {}",
+        path.display(), available.join(", ")
+    )]
+    CsvMissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The name asked for.
+        column: String,
+        /// The header's names.
+        available: Vec<String>,
+    },
+
+    /// A column asked for appears more than once in the header, so which one
+    /// is meant is unclear.
+    #[error(
+        "{}, line 1: column `{column}` appears more than once in the header (columns {first} and {second})",
+        path.display()
+    )]
+    CsvDuplicateColumn {
+        /// The file.
+        path: PathBuf,
+        /// The name.
+        column: String,
+        /// Its first column number, from 1.
+        first: usize,
+        /// Its second column number, from 1.
+        second: usize,
+    },
+
+    /// A column is asked for twice in the reader's options, e.g. both as a
+    /// target and as a feature.
+    #[error("{}: column `{column}` is used twice: {uses}", path.display())]
+    CsvColumnUsedTwice {
+        /// The file.
+        path: PathBuf,
+        /// The name.
+        column: String,
+        /// The two uses, e.g. "as a target and as a feature".
+        uses: String,
+    },
+
+    /// A row has another number of fields than the header.
+    #[error(
+        "{}, line {line}: {found} field(s), but the header has {expected}",
+        path.display()
+    )]
+    CsvRaggedRow {
+        /// The file.
+        path: PathBuf,
+        /// The line the row starts on, from 1.
+        line: u64,
+        /// Fields in the header.
+        expected: usize,
+        /// Fields in the row.
+        found: usize,
+    },
+
+    /// A cell of a numeric column is not a finite number.
+    #[error(
+        "{}, line {line}, column {column} (`{name}`): `{text}` is not a finite number \
+         (if the column holds text, read it as one-hot or class-index)",
+        path.display()
+    )]
+    CsvBadNumber {
+        /// The file.
+        path: PathBuf,
+        /// The line the row starts on, from 1.
+        line: u64,
+        /// The column number, from 1.
+        column: usize,
+        /// The column's name.
+        name: String,
+        /// The cell's text.
+        text: String,
+    },
+
+    /// A cell holds a missing-value marker and missing values are errors.
+    #[error(
+        "{}, line {line}, column {column} (`{name}`): missing value `{text}` \
+         (drop such rows with `Missing::DropRow`)",
+        path.display()
+    )]
+    CsvMissingValue {
+        /// The file.
+        path: PathBuf,
+        /// The line the row starts on, from 1.
+        line: u64,
+        /// The column number, from 1.
+        column: usize,
+        /// The column's name.
+        name: String,
+        /// The cell's text (empty for an empty cell).
+        text: String,
+    },
+
+    /// A cell (or the header) is not valid UTF-8.
+    #[error("{}, line {line}, column {column}: not valid UTF-8", path.display())]
+    CsvInvalidUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// The line the row starts on, from 1.
+        line: u64,
+        /// The column number, from 1.
+        column: usize,
+    },
+
+    /// Named tensors do not describe a [`StandardScaler`](crate::StandardScaler).
+    #[error("cannot rebuild a StandardScaler from the tensors under `{prefix}`: {reason}")]
+    InvalidScaler {
+        /// The name prefix looked under.
+        prefix: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The CSV file could not be read (an I/O error midway).
+    #[error("{}, line {line}: cannot read: {message}", path.display())]
+    CsvRead {
+        /// The file.
+        path: PathBuf,
+        /// The line reading stopped at, from 1.
+        line: u64,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// Names the IDX element type codes so a rejected file says what it holds.

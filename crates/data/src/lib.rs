@@ -29,14 +29,24 @@
 
 #![warn(missing_docs)]
 
+mod batch;
+mod csv;
 mod dataset;
 mod error;
 mod idx;
 mod loader;
 mod mnist;
+mod scaler;
+mod split;
+mod targets;
 
+pub use batch::Batch;
+pub use csv::{ColumnEncoding, CsvColumn, CsvData, CsvOptions, Missing, TextEncoding};
 pub use dataset::Dataset;
 pub use error::DataError;
 pub use idx::{encode_idx, read_idx, read_idx_from, write_idx, IdxData, IdxEncoding};
-pub use loader::{Batch, BatchSize, Batches, DataLoader, LoaderState};
+pub use loader::{BatchSize, Batches, DataLoader, LoaderState};
 pub use mnist::Mnist;
+pub use scaler::StandardScaler;
+pub use split::{random_split_indices, Split, SplitIndices};
+pub use targets::{BatchTargets, Targets};

@@ -1,13 +1,12 @@
 //! Splitting a dataset into shuffled batches, epoch after epoch, with a
 //! state that can be checkpointed and resumed exactly.
 
-use ndarray::Array2;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::{DataError, Dataset};
+use crate::{Batch, DataError, Dataset};
 
 /// How many samples each batch holds, which is what distinguishes the three
 /// flavours of gradient descent.
@@ -47,126 +46,6 @@ impl From<usize> for BatchSize {
     fn from(n: usize) -> Self {
         Self::Mini(n)
     }
-}
-
-/// One batch: the selected images copied into a contiguous matrix, with
-/// their labels and dataset indices.
-///
-/// Meant to be created once and refilled by [`DataLoader::next_batch`]: the
-/// buffers keep their capacity, so after the first batch no memory is
-/// allocated.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Batch {
-    images: Array2<f32>,
-    labels: Vec<usize>,
-    indices: Vec<usize>,
-}
-
-impl Batch {
-    /// An empty batch; its buffers grow on first use.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// An empty batch with room for `batch_size` images of `input_size`
-    /// pixels, so that even the first fill does not allocate.
-    pub fn with_capacity(batch_size: usize, input_size: usize) -> Self {
-        let pixels = Vec::with_capacity(batch_size.saturating_mul(input_size));
-        Self {
-            images: Array2::from_shape_vec((0, input_size), pixels)
-                .unwrap_or_else(|_| Array2::default((0, 0))),
-            labels: Vec::with_capacity(batch_size),
-            indices: Vec::with_capacity(batch_size),
-        }
-    }
-
-    /// The images, shape `(len, input_size)`, contiguous and row-major.
-    pub fn images(&self) -> &Array2<f32> {
-        &self.images
-    }
-
-    /// Hands the filled images over without copying them, keeping `storage`
-    /// as the buffer the next fill writes into (its contents are ignored).
-    ///
-    /// A training loop swaps the batch with a tensor from its tape's recycled
-    /// storage, so each batch is copied once, from the dataset, and the two
-    /// buffers take turns.
-    pub fn swap_images(&mut self, storage: Array2<f32>) -> Array2<f32> {
-        std::mem::replace(&mut self.images, storage)
-    }
-
-    /// The labels, one per image, each below the dataset's number of classes.
-    pub fn labels(&self) -> &[usize] {
-        &self.labels
-    }
-
-    /// The dataset indices of the samples, in batch order.
-    pub fn indices(&self) -> &[usize] {
-        &self.indices
-    }
-
-    /// The number of samples in the batch.
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    /// Whether the batch holds no samples.
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-
-    /// Replaces the contents with the samples of `dataset` at `indices`,
-    /// reusing the buffers (no allocation once they are large enough).
-    ///
-    /// # Panics
-    /// If an index is not below `dataset.len()`.
-    pub fn fill(&mut self, dataset: &Dataset, indices: &[usize]) {
-        let width = dataset.input_size();
-        self.labels.clear();
-        self.indices.clear();
-        for &index in indices {
-            assert!(
-                index < dataset.len(),
-                "sample index {index} out of range for a dataset of {} samples",
-                dataset.len()
-            );
-            self.labels.push(dataset.label(index));
-        }
-        self.indices.extend_from_slice(indices);
-        // A recycled buffer of the right shape is written where it is, keeping
-        // its alignment (a tape's storage starts on a cache line); any other
-        // is resized, which only writes when the batch size changes.
-        let shape = (indices.len(), width);
-        if self.images.dim() != shape || !self.images.is_standard_layout() {
-            let (mut pixels, _) = std::mem::take(&mut self.images).into_raw_vec_and_offset();
-            pixels.resize(shape.0 * shape.1, 0.0);
-            self.images = Array2::from_shape_vec(shape, pixels)
-                .expect("a buffer of one row of `width` pixels per index");
-        }
-        let pixels = self
-            .images
-            .as_slice_mut()
-            .expect("the images are contiguous and row-major");
-        copy_rows(pixels, dataset, indices, width);
-    }
-}
-
-/// Below this many floats a batch is gathered on the calling thread.
-const PARALLEL_GATHER: usize = 1 << 16;
-
-/// Copies image `indices[r]` of `dataset` into row `r` of `target`, in two
-/// halves on two rayon tasks for a large batch: the rows are scattered over
-/// the dataset, so the copy waits on memory, and two cores wait in parallel.
-fn copy_rows(target: &mut [f32], dataset: &Dataset, indices: &[usize], width: usize) {
-    if target.len() < PARALLEL_GATHER || rayon::current_num_threads() == 1 {
-        return dataset.copy_images(indices, target);
-    }
-    let half = indices.len() / 2;
-    let (first, second) = target.split_at_mut(half * width);
-    rayon::join(
-        || dataset.copy_images(&indices[..half], first),
-        || dataset.copy_images(&indices[half..], second),
-    );
 }
 
 /// Everything needed to resume a [`DataLoader`] exactly where it was, even

@@ -175,6 +175,34 @@ fn r2_of_constant_targets_follows_scikit_learn() {
     off.update(Array2::from_elem((3, 1), 2.5f32).view(), targets.view());
     assert_eq!(off.r2(), 0.0);
     assert!(RegressionMetrics::new(1).r2().is_nan());
+
+#[test]
+fn regression_metrics_match_their_definitions() {
+    use descent_nn::metrics::{mean_absolute_error, mean_squared_error, r2_score};
+    let predictions = arr2(&[[1.0f32, 0.0], [2.0, 1.0], [3.0, 2.0]]);
+    let targets = arr2(&[[1.0f32, 0.0], [3.0, 1.0], [5.0, 2.0]]);
+    // Column 0: errors 0, 1, 2; column 1 exact.
+    assert_eq!(
+        mean_squared_error(predictions.view(), targets.view()),
+        5.0 / 6.0
+    );
+    assert_eq!(mean_absolute_error(predictions.view(), targets.view()), 0.5);
+    // Column 0: 1 - 5 / 8 (mean 3, spread 4 + 0 + 4); column 1: 1. Averaged,
+    // as scikit-learn's r2_score(multioutput="uniform_average").
+    assert_eq!(
+        r2_score(predictions.view(), targets.view()),
+        (0.375 + 1.0) / 2.0
+    );
+    // Predicting the mean scores 0; a constant column missed scores 0.
+    let mean = arr2(&[[3.0f32], [3.0], [3.0]]);
+    assert_eq!(
+        r2_score(mean.view(), arr2(&[[1.0f32], [3.0], [5.0]]).view()),
+        0.0
+    );
+    assert_eq!(
+        r2_score(mean.view(), arr2(&[[2.0f32], [2.0], [2.0]]).view()),
+        0.0
+    );
 }
 
 #[test]
@@ -193,4 +221,13 @@ fn a_regression_metric_names_class_targets() {
 #[should_panic(expected = "confusion matrix: scores of shape [2, 3] for 2 targets and 4 classes")]
 fn the_confusion_matrix_names_scores_of_the_wrong_width() {
     ConfusionMatrix::new(4).update(&Array2::<f32>::zeros((2, 3)).into_dyn(), &[0, 1]);
+}
+
+    expected = "r2_score: predictions of shape (2, 1) and targets of shape (3, 1) differ"
+)]
+fn regression_metrics_name_shapes_that_differ() {
+    let _ = descent_nn::metrics::r2_score(
+        ndarray::Array2::zeros((2, 1)).view(),
+        ndarray::Array2::zeros((3, 1)).view(),
+    );
 }

@@ -55,3 +55,4 @@ pub fn write_mnist_dir(name: &str, train: usize, test: usize, suffix: &str) -> P
     }
     dir
 }
+pub mod csv_fuzz;

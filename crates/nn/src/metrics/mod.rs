@@ -241,3 +241,63 @@ impl Metric for RegressionMetric {
         }
     }
 }
+
+fn check_regression_shapes(
+    metric: &str,
+    predictions: &ArrayView2<'_, f32>,
+    targets: &ArrayView2<'_, f32>,
+) {
+    assert_eq!(
+        predictions.dim(),
+        targets.dim(),
+        "{metric}: predictions of shape {:?} and targets of shape {:?} differ",
+        predictions.dim(),
+        targets.dim()
+    );
+}
+
+/// The mean of `(prediction - target)²` over every value, in `f64`; 0 for no
+/// samples. One batch's [`RegressionMetrics::mean_squared_error`].
+///
+/// # Panics
+/// If the shapes differ.
+pub fn mean_squared_error(predictions: ArrayView2<'_, f32>, targets: ArrayView2<'_, f32>) -> f64 {
+    check_regression_shapes("mean_squared_error", &predictions, &targets);
+    once(predictions, targets).map_or(0.0, |m| m.mean_squared_error())
+}
+
+/// The mean of `|prediction - target|` over every value, in `f64`; 0 for no
+/// samples. One batch's [`RegressionMetrics::mean_absolute_error`].
+///
+/// # Panics
+/// If the shapes differ.
+pub fn mean_absolute_error(predictions: ArrayView2<'_, f32>, targets: ArrayView2<'_, f32>) -> f64 {
+    check_regression_shapes("mean_absolute_error", &predictions, &targets);
+    once(predictions, targets).map_or(0.0, |m| m.mean_absolute_error())
+}
+
+/// The coefficient of determination, `1 - Σ(t - p)² / Σ(t - mean t)²` per
+/// target column, averaged over the columns (scikit-learn's `r2_score`): 1 is
+/// a perfect fit, 0 is no better than predicting the targets' mean. A
+/// constant column scores 1 if predicted exactly, else 0. One batch's
+/// [`RegressionMetrics::r2`]; 0 for no samples.
+///
+/// # Panics
+/// If the shapes differ.
+pub fn r2_score(predictions: ArrayView2<'_, f32>, targets: ArrayView2<'_, f32>) -> f64 {
+    check_regression_shapes("r2_score", &predictions, &targets);
+    once(predictions, targets).map_or(0.0, |m| m.r2())
+}
+
+/// The sums of one batch, or `None` when there is nothing to sum.
+fn once(
+    predictions: ArrayView2<'_, f32>,
+    targets: ArrayView2<'_, f32>,
+) -> Option<RegressionMetrics> {
+    if targets.is_empty() {
+        return None;
+    }
+    let mut metrics = RegressionMetrics::new(targets.ncols());
+    metrics.update(predictions, targets);
+    Some(metrics)
+}

@@ -1,0 +1,337 @@
+//! Regression on a CSV file: an MLP with mean squared error, beside a
+//! closed-form linear least-squares fit on the same split. By default the
+//! diabetes data shipped in `data/tabular/` (442 patients, 10 measurements,
+//! disease progression a year later).
+//!
+//! ```text
+//! cargo run --release --example regression
+//! cargo run --release --example regression -- --seed 3 --epochs 300 --hidden 32
+//! cargo run --release --example regression -- --data my.csv --target price --features area,rooms
+//! ```
+//!
+//! The data is split at random (seeded) into 80% training and 20% test,
+//! features and target are standardised with statistics of the training part
+//! only, and the MLP is trained on the standardised values. Test MSE, MAE and
+//! R² are reported in the target's own units (predictions are transformed
+//! back). Writes `metrics.csv` and `curves.svg` to `--out`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use descent::data::{CsvOptions, DataLoader, Dataset, StandardScaler};
+use descent::metrics_log::{Curve, CurvesPanel, MetricsLog};
+use descent::nn::metrics::{mean_absolute_error, mean_squared_error, r2_score};
+use descent::nn::Module;
+use descent::optim::{AdamW, CosineAnnealingLr, LrScheduler};
+use descent::teaching::PALETTE;
+use descent::training::{evaluate, mlp, parameter_count, predict, train_epoch, Workspace};
+use ndarray::{Array2, ArrayView2};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+#[derive(Parser, Debug)]
+#[command(about = "Train an MLP regressor on a CSV file (the diabetes data by default)")]
+struct Args {
+    /// The CSV file: a header row, then one sample per row.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/tabular/diabetes.csv"))]
+    data: PathBuf,
+    /// The target column(s), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "progression")]
+    target: Vec<String>,
+    /// The feature columns, comma-separated [default: every other column].
+    #[arg(long, value_delimiter = ',')]
+    features: Option<Vec<String>>,
+    /// Fraction of the rows held out for testing.
+    #[arg(long, default_value_t = 0.2)]
+    test_fraction: f64,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 200)]
+    epochs: usize,
+    /// Learning rate of AdamW (cosine-annealed to 0 over the epochs).
+    #[arg(long, default_value_t = 3e-3)]
+    lr: f64,
+    /// AdamW's decoupled weight decay.
+    #[arg(long, default_value_t = 0.1)]
+    weight_decay: f64,
+    /// Hidden layer widths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "16")]
+    hidden: Vec<usize>,
+    /// Samples per step.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Seed of the split, the weight initialisation and the shuffling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where metrics.csv and curves.svg go.
+    #[arg(long, default_value = "runs/regression")]
+    out: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Test-set figures of one model, in the target's units.
+struct Scores {
+    mse: f64,
+    mae: f64,
+    r2: f64,
+}
+
+impl Scores {
+    fn of(predictions: ArrayView2<'_, f32>, targets: ArrayView2<'_, f32>) -> Self {
+        Self {
+            mse: mean_squared_error(predictions, targets),
+            mae: mean_absolute_error(predictions, targets),
+            r2: r2_score(predictions, targets),
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    if !(0.0..1.0).contains(&args.test_fraction) || args.test_fraction == 0.0 {
+        return Err(format!(
+            "--test-fraction {} must be between 0 and 1",
+            args.test_fraction
+        ));
+    }
+    if args.batch_size == 0 || args.epochs == 0 {
+        return Err("--batch-size and --epochs must be at least 1".into());
+    }
+    let started = Instant::now();
+    let mut options = CsvOptions::values(args.target.iter().cloned());
+    if let Some(features) = &args.features {
+        options = options.features(features.iter().cloned());
+    }
+    let data = options.read(&args.data).map_err(|e| e.to_string())?;
+    println!("data: {}: {}", args.data.display(), data.summary());
+
+    let split = data.dataset.split(1.0 - args.test_fraction, 0.0, args.seed);
+    let scaler = StandardScaler::fit_with_targets(&split.train);
+    let (train, test) = (
+        scaler.transform(&split.train),
+        scaler.transform(&split.test),
+    );
+    println!(
+        "split (seed {}): {} training rows, {} test rows; standardised with the training rows' mean and std",
+        args.seed,
+        train.len(),
+        test.len()
+    );
+
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let model = mlp(
+        train.input_size(),
+        &args.hidden,
+        train.output_size(),
+        &mut rng,
+    );
+    let parameters = model.parameters();
+    let mut optimizer = AdamW::new(args.lr).weight_decay(args.weight_decay);
+    let mut scheduler = LrScheduler::new(&mut optimizer, CosineAnnealingLr::new(args.epochs))
+        .map_err(|e| e.to_string())?;
+    let widths: Vec<String> = std::iter::once(train.input_size())
+        .chain(args.hidden.iter().copied())
+        .chain(std::iter::once(train.output_size()))
+        .map(|w| w.to_string())
+        .collect();
+    println!(
+        "model: {} ({} parameters); AdamW, lr {}, weight decay {}, cosine schedule, batch {}, {} epochs",
+        widths.join(" → "),
+        parameter_count(&parameters),
+        args.lr,
+        args.weight_decay,
+        args.batch_size,
+        args.epochs
+    );
+
+    let mut loader = DataLoader::new(train.len(), args.batch_size, args.seed);
+    let mut workspace = Workspace::default();
+    let mut log = MetricsLog::new(&["epoch", "train_loss", "test_loss", "test_r2"]);
+    for epoch in 1..=args.epochs {
+        let report = train_epoch(
+            &model,
+            &parameters,
+            &mut optimizer,
+            &mut loader,
+            &train,
+            &mut workspace,
+            |_| true,
+        );
+        if !report.loss.is_finite() {
+            return Err(format!(
+                "training diverged in epoch {epoch} (loss {}); try a smaller --lr",
+                report.loss
+            ));
+        }
+        scheduler.step(&mut optimizer);
+        let evaluation = evaluate(&model, &test, 256, &mut workspace.tape);
+        let r2 = test_scores(&model, &test, &split.test, &scaler, &mut workspace).r2;
+        log.push(&[epoch as f64, report.loss, evaluation.loss, r2]);
+        if epoch == 1 || epoch % (args.epochs / 10).max(1) == 0 || epoch == args.epochs {
+            println!(
+                "epoch {epoch:>4}/{}: train loss {:.4} | test loss {:.4}, R² {r2:.4} (standardised units)",
+                args.epochs, report.loss, evaluation.loss
+            );
+        }
+    }
+
+    let mlp_scores = test_scores(&model, &test, &split.test, &scaler, &mut workspace);
+    let linear = least_squares(&train)?;
+    let mut linear_predictions = linear.predict(&test);
+    scaler.inverse_transform_targets(linear_predictions.view_mut());
+    let linear_scores = Scores::of(linear_predictions.view(), split.test.values().view());
+
+    let target = args.target.join(", ");
+    println!();
+    println!(
+        "test set ({} rows), in the units of `{target}`:",
+        test.len()
+    );
+    println!("| model                | test MSE   | test MAE | test R² |");
+    println!("|----------------------|-----------:|---------:|--------:|");
+    for (name, scores) in [
+        (format!("MLP {}", widths.join("-")), &mlp_scores),
+        ("linear least squares".to_owned(), &linear_scores),
+    ] {
+        println!(
+            "| {name:<20} | {:>10.1} | {:>8.2} | {:>7.4} |",
+            scores.mse, scores.mae, scores.r2
+        );
+    }
+    println!(
+        "seed {}: MLP R² {:.4}, linear R² {:.4} ({:.1}s)",
+        args.seed,
+        mlp_scores.r2,
+        linear_scores.r2,
+        started.elapsed().as_secs_f64()
+    );
+
+    let curve = |label, column, color, dashed| Curve {
+        label,
+        column,
+        color,
+        dashed,
+    };
+    let (csv_path, svg_path) = log.write(
+        &args.out,
+        &[
+            CurvesPanel {
+                title: "Mean squared error (standardised)",
+                y_label: "loss",
+                curves: vec![
+                    curve("train", "train_loss", PALETTE[0], false),
+                    curve("test", "test_loss", PALETTE[1], true),
+                ],
+            },
+            CurvesPanel {
+                title: "Test R²",
+                y_label: "R²",
+                curves: vec![curve("test R²", "test_r2", PALETTE[2], false)],
+            },
+        ],
+    )?;
+    println!("wrote {} and {}", csv_path.display(), svg_path.display());
+    Ok(())
+}
+
+/// The model's test scores in the target's units: predictions on the
+/// standardised test set, transformed back, against the original targets.
+fn test_scores(
+    model: &dyn Module,
+    test: &Dataset,
+    original: &Dataset,
+    scaler: &StandardScaler,
+    workspace: &mut Workspace,
+) -> Scores {
+    let mut predictions = predict(model, test, 256, &mut workspace.tape);
+    scaler.inverse_transform_targets(predictions.view_mut());
+    Scores::of(predictions.view(), original.values().view())
+}
+
+/// A linear model `y = x · weights + bias`, fitted in closed form.
+struct Linear {
+    /// `[features + 1, targets]`: the weights, then the bias row.
+    coefficients: Array2<f64>,
+}
+
+impl Linear {
+    fn predict(&self, data: &Dataset) -> Array2<f32> {
+        let features = data.features();
+        let n = self.coefficients.nrows() - 1;
+        Array2::from_shape_fn((data.len(), self.coefficients.ncols()), |(i, k)| {
+            let mut sum = self.coefficients[[n, k]];
+            for j in 0..n {
+                sum += f64::from(features[[i, j]]) * self.coefficients[[j, k]];
+            }
+            sum as f32
+        })
+    }
+}
+
+/// Ordinary least squares with an intercept, by the normal equations
+/// `(XᵀX) w = Xᵀy` solved with Gaussian elimination and partial pivoting in
+/// `f64`. Written out rather than taken from a linear-algebra crate: the
+/// system is (features + 1)² numbers, and descent has no such dependency.
+fn least_squares(train: &Dataset) -> Result<Linear, String> {
+    let (x, y) = (train.features(), train.values());
+    let width = x.ncols() + 1;
+    let row = |i: usize| {
+        x.row(i)
+            .iter()
+            .map(|&v| f64::from(v))
+            .chain(std::iter::once(1.0))
+            .collect::<Vec<f64>>()
+    };
+    // The augmented system [XᵀX | Xᵀy].
+    let mut system = Array2::<f64>::zeros((width, width + y.ncols()));
+    for i in 0..x.nrows() {
+        let xi = row(i);
+        for a in 0..width {
+            for b in 0..width {
+                system[[a, b]] += xi[a] * xi[b];
+            }
+            for k in 0..y.ncols() {
+                system[[a, width + k]] += xi[a] * f64::from(y[[i, k]]);
+            }
+        }
+    }
+    for column in 0..width {
+        let pivot = (column..width)
+            .max_by(|&a, &b| {
+                system[[a, column]]
+                    .abs()
+                    .total_cmp(&system[[b, column]].abs())
+            })
+            .expect("a non-empty range");
+        if system[[pivot, column]].abs() < 1e-12 {
+            return Err(
+                "the features are linearly dependent; least squares has no unique fit".into(),
+            );
+        }
+        for c in 0..system.ncols() {
+            system.swap([column, c], [pivot, c]);
+        }
+        for r in 0..width {
+            if r != column {
+                let factor = system[[r, column]] / system[[column, column]];
+                for c in column..system.ncols() {
+                    system[[r, c]] -= factor * system[[column, c]];
+                }
+            }
+        }
+    }
+    let coefficients = Array2::from_shape_fn((width, y.ncols()), |(j, k)| {
+        system[[j, width + k]] / system[[j, j]]
+    });
+    Ok(Linear { coefficients })
+}
