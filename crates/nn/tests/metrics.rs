@@ -175,6 +175,7 @@ fn r2_of_constant_targets_follows_scikit_learn() {
     off.update(Array2::from_elem((3, 1), 2.5f32).view(), targets.view());
     assert_eq!(off.r2(), 0.0);
     assert!(RegressionMetrics::new(1).r2().is_nan());
+}
 
 #[test]
 fn regression_metrics_match_their_definitions() {
@@ -223,6 +224,8 @@ fn the_confusion_matrix_names_scores_of_the_wrong_width() {
     ConfusionMatrix::new(4).update(&Array2::<f32>::zeros((2, 3)).into_dyn(), &[0, 1]);
 }
 
+#[test]
+#[should_panic(
     expected = "r2_score: predictions of shape (2, 1) and targets of shape (3, 1) differ"
 )]
 fn regression_metrics_name_shapes_that_differ() {
