@@ -82,6 +82,26 @@ fn a_temporary_file_whose_lock_is_held_is_a_live_save_and_stays() {
 }
 
 #[test]
+fn concurrent_saves_to_one_target_never_take_each_others_files_for_orphans() {
+    // Each save sweeps the directory for orphans while the others write: a
+    // live temporary file taken for one would fail that save's rename.
+    let dir = scratch();
+    let path = dir.path().join("run.ckpt");
+    std::thread::scope(|scope| {
+        for thread in 0..4u64 {
+            let path = &path;
+            scope.spawn(move || {
+                for round in 0..25 {
+                    checkpoint(thread * 100 + round).save(path).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(entries(dir.path()), ["run.ckpt"]);
+    assert!(Checkpoint::load(&path).is_ok());
+}
+
+#[test]
 fn a_save_keeps_the_usual_permissions_of_a_new_file() {
     #[cfg(unix)]
     {
