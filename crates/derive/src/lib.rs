@@ -142,7 +142,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     } else {
         quote!(where #(#bounds),*)
     };
-    let forward = forward_call(name);
+    let forward = forward_method(name, &krate);
     let visitor = if visited.is_empty() {
         quote!(_visitor)
     } else {
@@ -151,16 +151,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
 
     Ok(quote! {
         impl #impl_generics #krate::Module for #name #type_generics #where_clause {
-            // The struct's own `forward`. Without one, the path below would
-            // name this very method: the lint turns that endless recursion
-            // into a compile error.
-            #[deny(unconditional_recursion)]
-            fn forward<'__tape>(
-                &self,
-                input: #krate::__derive::Var<'__tape>,
-            ) -> #krate::__derive::Var<'__tape> {
-                #forward
-            }
+            #forward
 
             fn visit(&self, #visitor: &mut dyn #krate::Visitor) {
                 #(#calls)*
@@ -169,8 +160,22 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     })
 }
 
-fn forward_call(name: &Ident) -> TokenStream2 {
-    quote_spanned!(name.span()=> #name::forward(self, input))
+/// `Module::forward`, calling the struct's own `forward`.
+///
+/// Without an inherent `forward`, `Name::forward` would name this very
+/// method; the denied lint turns that endless recursion into a compile
+/// error. The method carries the struct name's span, not the macro's: the
+/// compiler does not report lints inside another crate's macro expansion.
+fn forward_method(name: &Ident, krate: &TokenStream2) -> TokenStream2 {
+    quote_spanned! {name.span()=>
+        #[deny(unconditional_recursion)]
+        fn forward<'__tape>(
+            &self,
+            input: #krate::__derive::Var<'__tape>,
+        ) -> #krate::__derive::Var<'__tape> {
+            #name::forward(self, input)
+        }
+    }
 }
 
 fn visit_call(field: &Visited<'_>, krate: &TokenStream2) -> TokenStream2 {
