@@ -214,7 +214,7 @@ fn a_payload_that_passes_the_checksum_but_does_not_decode_says_so() {
     // build with a different layout would produce.
     let payload = &good[HEADER_LEN..good.len() - 100];
     let mut bytes = b"DESCENT\0".to_vec();
-    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
     bytes.extend_from_slice(payload);

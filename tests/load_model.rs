@@ -78,7 +78,7 @@ fn read_bits(path: &Path) -> Vec<u32> {
 fn train_a_little(model: &dyn Module, inputs: &Array2<f32>, outputs: usize) {
     model.set_training(true);
     let parameters = model.parameters();
-    let tape = Tape::new();
+    let mut tape = Tape::new();
     let target = Tensor::from_elem(vec![inputs.nrows(), outputs], 0.5);
     for _ in 0..3 {
         model.zero_grad();
