@@ -454,3 +454,50 @@ fn a_version_1_checkpoint_is_refused_by_version() {
         "{error}"
     );
 }
+
+// ---- a derived struct and the `mlp` helper's Sequential share a file ----------
+
+/// The `mlp(4, &[6], 3)` architecture written as a struct.
+#[derive(Module)]
+struct StructMlp {
+    fc1: Linear,
+    relu1: descent::nn::ReLU,
+    fc2: Linear,
+}
+
+impl StructMlp {
+    fn forward<'t>(&self, x: Var<'t>) -> Var<'t> {
+        self.fc2.forward(self.relu1.forward(self.fc1.forward(x)))
+    }
+}
+
+#[test]
+fn a_checkpoint_of_the_mlp_helper_loads_into_the_same_model_written_as_a_struct() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mlp.ckpt");
+    let sequential = mlp(4, &[6], 3, &mut ChaCha8Rng::seed_from_u64(5));
+    Checkpoint::capture_module(&sequential).save(&path).unwrap();
+    let structured = StructMlp {
+        fc1: Linear::zeros(4, 6),
+        relu1: descent::nn::ReLU,
+        fc2: Linear::zeros(6, 3),
+    };
+    let report = Checkpoint::load(&path)
+        .unwrap()
+        .restore_module(&structured, LoadMode::Strict)
+        .unwrap();
+    assert_eq!(
+        report.loaded,
+        ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    );
+    let data = inputs(5, 4, 9);
+    assert_eq!(predict(&structured, &data), predict(&sequential, &data));
+
+    // And back: the struct's safetensors file loads into the Sequential.
+    let weights = dir.path().join("struct.safetensors");
+    save_weights_safetensors(&weights, &structured.parameters()).unwrap();
+    let fresh = mlp(4, &[6], 3, &mut ChaCha8Rng::seed_from_u64(6));
+    descent::checkpoint::load_weights_safetensors(&weights, &fresh.parameters(), LoadMode::Strict)
+        .unwrap();
+    assert_eq!(predict(&fresh, &data), predict(&sequential, &data));
+}

@@ -20,7 +20,7 @@
 //!   lists every missing, unexpected and reshaped tensor at once;
 //!   [`LoadMode::Partial`] loads what fits and returns a [`LoadReport`] of
 //!   what it skipped.
-//! - **Self-describing models.** A [`Sequential`](descent::nn::Sequential) of
+//! - **Self-describing models.** A [`Sequential`](crate::nn::Sequential) of
 //!   library layers (the `mlp` helper's) saves its layer kinds, sizes and
 //!   options ([`ModelSpec`]) in the checkpoint and, through
 //!   [`save_model_safetensors`], in the safetensors metadata;

@@ -28,6 +28,7 @@ impl Module for Flatten {
         input.reshape(&[shape[0], features])
     }
 
+    // Stateless: nothing to list.
     fn visit(&self, _visitor: &mut dyn Visitor) {}
 
     fn describe(&self) -> Option<ModuleSpec> {

@@ -300,6 +300,7 @@ impl<M: Module + ?Sized> Module for Box<M> {
         (**self).forward(input)
     }
 
+    // By hand: a box is its content, under the same names.
     fn visit(&self, visitor: &mut dyn Visitor) {
         (**self).visit(visitor)
     }

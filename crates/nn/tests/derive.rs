@@ -11,13 +11,13 @@ use rand_chacha::ChaCha8Rng;
 
 /// Names and shapes of parameters, then buffers, then generator names: all a
 /// checkpoint keys by.
-fn layout(
-    model: &dyn Module,
-) -> (
+type Layout = (
     Vec<(String, Vec<usize>)>,
     Vec<(String, Vec<usize>)>,
     Vec<String>,
-) {
+);
+
+fn layout(model: &dyn Module) -> Layout {
     let shapes = |list: Vec<(String, Parameter)>| {
         list.into_iter()
             .map(|(name, parameter)| (name, parameter.shape()))
