@@ -76,7 +76,7 @@
 mod atomic;
 mod error;
 mod format;
-pub mod load_model;
+mod load_model;
 mod model;
 mod model_spec;
 mod safetensors;
