@@ -21,6 +21,9 @@ use rand::Rng;
 /// A multi-layer perceptron: `Linear → ReLU` for each hidden width, then a
 /// final `Linear` to `outputs` scores. Layers are named `fc1`, `relu1`, `fc2`, …
 /// so parameters read `fc1.weight`, `fc1.bias`, ….
+///
+/// The result describes itself ([`Module::describe`]), so a checkpoint of it
+/// loads with [`load_model`](crate::load_model) and no code.
 pub fn mlp(inputs: usize, hidden: &[usize], outputs: usize, rng: &mut impl Rng) -> Sequential {
     let mut model = Sequential::new();
     let mut width = inputs;

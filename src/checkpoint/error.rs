@@ -141,6 +141,25 @@ pub enum CheckpointError {
         /// The dtype recorded in the file (`F16`, `BF16`, `I64`, ...).
         dtype: String,
     },
+
+    /// `load_model` was given a file with no model description: the weights
+    /// of a struct model of your own, which only code that builds the model
+    /// can load.
+    #[error(
+        "`{path}` holds weights but no model description (the model was a struct of \
+         your own, or the file was written without one), so load_model cannot rebuild \
+         it: build the model in code and load the weights into it with \
+         Checkpoint::restore_module or load_weights_safetensors"
+    )]
+    NotSelfDescribing {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// The model description in a file cannot be built (an option out of
+    /// range, a layer name used twice) or read.
+    #[error("invalid model description: {0}")]
+    InvalidSpec(String),
 }
 
 /// Wraps an I/O error with what was being done and to which file.

@@ -23,6 +23,11 @@
 //!   lists every missing, unexpected and reshaped tensor at once;
 //!   [`LoadMode::Partial`] loads what fits and returns a [`LoadReport`] of
 //!   what it skipped.
+//! - **Self-describing models.** A [`Sequential`](crate::nn::Sequential) of
+//!   library layers (the `mlp` helper's) saves its layer kinds, sizes and
+//!   options ([`ModelSpec`]) in the checkpoint and, through
+//!   [`save_model_safetensors`], in the safetensors metadata;
+//!   [`load_model`] rebuilds it from the file alone.
 //! - **Interoperable weights.** [`save_weights_safetensors`] and
 //!   [`load_weights_safetensors`] exchange `F32` weights by name with
 //!   PyTorch, candle and the Hugging Face ecosystem.
@@ -74,14 +79,18 @@
 mod atomic;
 mod error;
 mod format;
+mod load_model;
 mod model;
+mod model_spec;
 mod safetensors;
 mod state;
 
 pub use atomic::write_atomically;
 pub use error::{CheckpointError, ModelMismatch, ShapeMismatch};
 pub use format::{FORMAT_VERSION, HEADER_LEN, MAGIC};
+pub use load_model::{load_model, save_model_safetensors, LoadedModel, SAFETENSORS_SPEC_KEY};
 pub use model::{module_tensors, LoadMode, LoadReport, NamedTensor};
+pub use model_spec::{ModelSpec, ScalerSpec};
 pub use safetensors::{
     load_weights_safetensors, load_weights_safetensors_from_bytes, save_weights_safetensors,
 };

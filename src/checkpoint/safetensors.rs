@@ -27,6 +27,15 @@ pub fn save_weights_safetensors(
     path: impl AsRef<Path>,
     tensors: &[(String, Parameter)],
 ) -> Result<(), CheckpointError> {
+    save_safetensors(path, tensors, HashMap::new())
+}
+
+/// Writes `tensors` with `metadata` entries besides the producer.
+pub(crate) fn save_safetensors(
+    path: impl AsRef<Path>,
+    tensors: &[(String, Parameter)],
+    mut metadata: HashMap<String, String>,
+) -> Result<(), CheckpointError> {
     let mut seen = HashSet::with_capacity(tensors.len());
     let mut views = Vec::with_capacity(tensors.len());
     for (name, parameter) in tensors {
@@ -44,11 +53,11 @@ pub fn save_weights_safetensors(
             },
         ));
     }
-    let producer = HashMap::from([(
+    metadata.insert(
         "producer".to_owned(),
         format!("descent {}", env!("CARGO_PKG_VERSION")),
-    )]);
-    let bytes = safetensors::serialize(views, Some(producer))
+    );
+    let bytes = safetensors::serialize(views, Some(metadata))
         .map_err(|error| CheckpointError::Safetensors(error.to_string()))?;
     write_atomically(path, |file| file.write_all(&bytes))
 }

@@ -14,6 +14,7 @@ use super::atomic::write_atomically;
 use super::error::{CheckpointError, ModelMismatch};
 use super::format::{self, FORMAT_VERSION};
 use super::model::{module_tensors, LoadMode, LoadReport, Matching, NamedTensor};
+use super::model_spec::{ModelSpec, ScalerSpec};
 
 /// A snapshot of a training run: model tensors by name, optimizer state,
 /// learning-rate schedule, progress counters, the data loader's position and
@@ -40,6 +41,9 @@ pub struct Checkpoint {
     schedule: Option<ScheduleState>,
     progress: Progress,
     loader: Option<LoaderState>,
+    // Last, added in format version 2: what `load_model` rebuilds the model
+    // from.
+    spec: ModelSpec,
 }
 
 /// What a checkpoint says about itself.
@@ -177,14 +181,41 @@ impl Checkpoint {
             schedule: None,
             progress: Progress::default(),
             loader: None,
+            spec: ModelSpec::default(),
         }
     }
 
     /// A checkpoint of a module: its parameters and buffers
-    /// ([`module_tensors`](super::module_tensors)) and its random generators.
-    /// Add the training state with the `with_*` methods.
+    /// ([`module_tensors`](super::module_tensors)), its random generators,
+    /// and its description ([`Module::describe`]) if it has one, which
+    /// [`load_model`](super::load_model) rebuilds it from. Add the training
+    /// state with the `with_*` methods.
     pub fn capture_module(model: &(impl Module + ?Sized)) -> Self {
-        Self::capture(&module_tensors(model)).with_generators(&model.generators())
+        let mut checkpoint =
+            Self::capture(&module_tensors(model)).with_generators(&model.generators());
+        checkpoint.spec.module = model.describe();
+        checkpoint
+    }
+
+    /// Records the per-feature input scaling the model was trained with, so
+    /// that a program loading it ([`load_model`](super::load_model)) scales
+    /// its inputs the same way.
+    pub fn with_scaler(mut self, scaler: ScalerSpec) -> Self {
+        self.spec.scaler = Some(scaler);
+        self
+    }
+
+    /// Replaces the model description (set by
+    /// [`Checkpoint::capture_module`]).
+    pub fn with_model_spec(mut self, spec: ModelSpec) -> Self {
+        self.spec = spec;
+        self
+    }
+
+    /// The model description: the module's layers if it describes itself,
+    /// and the input scaler if one was recorded.
+    pub fn model_spec(&self) -> &ModelSpec {
+        &self.spec
     }
 
     /// Adds the optimizer's state: hyper-parameters, current learning rate,

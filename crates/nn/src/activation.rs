@@ -1,11 +1,12 @@
 //! Activation layers: elementwise nonlinearities, softmax and log-softmax.
 //!
 //! Each is a thin [`Module`] around one autograd op, so that it can sit in a
-//! [`Sequential`](crate::Sequential) or a model's struct. None has state.
+//! [`Sequential`](crate::Sequential) or a model's struct. None has state, so
+//! each `visit` is empty.
 
 use descent_autograd::Var;
 
-use crate::{Module, Visitor};
+use crate::{LayerSpec, Module, ModuleSpec, Visitor};
 
 /// `max(x, 0)`, elementwise.
 #[derive(Clone, Copy, Debug, Default)]
@@ -21,6 +22,10 @@ impl Module for ReLU {
     }
 
     fn visit(&self, _visitor: &mut dyn Visitor) {}
+
+    fn describe(&self) -> Option<ModuleSpec> {
+        Some(ModuleSpec::Layer(LayerSpec::ReLU))
+    }
 }
 
 /// `x` where `x > 0`, `negative_slope · x` elsewhere.
@@ -54,6 +59,12 @@ impl Module for LeakyReLU {
     }
 
     fn visit(&self, _visitor: &mut dyn Visitor) {}
+
+    fn describe(&self) -> Option<ModuleSpec> {
+        Some(ModuleSpec::Layer(LayerSpec::LeakyReLU {
+            negative_slope: self.negative_slope,
+        }))
+    }
 }
 
 /// The logistic function `1 / (1 + e^-x)`, elementwise.
@@ -66,6 +77,10 @@ impl Module for Sigmoid {
     }
 
     fn visit(&self, _visitor: &mut dyn Visitor) {}
+
+    fn describe(&self) -> Option<ModuleSpec> {
+        Some(ModuleSpec::Layer(LayerSpec::Sigmoid))
+    }
 }
 
 /// The hyperbolic tangent, elementwise.
@@ -78,6 +93,10 @@ impl Module for Tanh {
     }
 
     fn visit(&self, _visitor: &mut dyn Visitor) {}
+
+    fn describe(&self) -> Option<ModuleSpec> {
+        Some(ModuleSpec::Layer(LayerSpec::Tanh))
+    }
 }
 
 /// The Gaussian error linear unit `x · Φ(x)`, elementwise, in its exact (erf)
@@ -93,6 +112,10 @@ impl Module for GELU {
     }
 
     fn visit(&self, _visitor: &mut dyn Visitor) {}
+
+    fn describe(&self) -> Option<ModuleSpec> {
+        Some(ModuleSpec::Layer(LayerSpec::GELU))
+    }
 }
 
 /// `e^x / Σ e^x` along an axis: turns logits `[batch, classes]` into
@@ -122,6 +145,10 @@ impl Module for Softmax {
     }
 
     fn visit(&self, _visitor: &mut dyn Visitor) {}
+
+    fn describe(&self) -> Option<ModuleSpec> {
+        Some(ModuleSpec::Layer(LayerSpec::Softmax { axis: self.axis }))
+    }
 }
 
 /// `x - log Σ e^x` along an axis: log-probabilities, as
@@ -147,6 +174,10 @@ impl Module for LogSoftmax {
     }
 
     fn visit(&self, _visitor: &mut dyn Visitor) {}
+
+    fn describe(&self) -> Option<ModuleSpec> {
+        Some(ModuleSpec::Layer(LayerSpec::LogSoftmax { axis: self.axis }))
+    }
 }
 
 fn check_axis(layer: &str, axis: usize, input: &Var<'_>) {

@@ -4,7 +4,7 @@ use std::cell::Cell;
 
 use descent_autograd::{Parameter, Tensor, Var};
 
-use crate::{Module, Visitor};
+use crate::{LayerSpec, Module, ModuleSpec, Visitor};
 
 /// Options of [`BatchNorm1d`]; `Default` is PyTorch's.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -196,6 +196,8 @@ impl Module for BatchNorm1d {
         }
     }
 
+    // By hand: weight and bias are listed only as a pair, and the options
+    // are not state.
     fn visit(&self, visitor: &mut dyn Visitor) {
         if let (Some(weight), Some(bias)) = (&self.weight, &self.bias) {
             visitor.parameter("weight", weight);
@@ -208,6 +210,15 @@ impl Module for BatchNorm1d {
 
     fn set_training(&self, training: bool) {
         self.training.set(training);
+    }
+
+    fn describe(&self) -> Option<ModuleSpec> {
+        Some(ModuleSpec::Layer(LayerSpec::BatchNorm1d {
+            features: self.features,
+            eps: self.eps,
+            momentum: self.momentum,
+            affine: self.weight.is_some(),
+        }))
     }
 }
 

@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use descent_autograd::{Tensor, Var};
 use rand::Rng;
 
-use crate::{Generator, Module, Visitor};
+use crate::{Generator, LayerSpec, Module, ModuleSpec, Visitor};
 
 /// Inverted dropout: in training mode each element is zeroed with probability
 /// `p` and the survivors are scaled by `1 / (1 - p)`, so that the expected
@@ -115,8 +115,16 @@ impl Module for Dropout {
         input * input.tape().constant_copy(mask.view())
     }
 
+    // By hand: the mode and the mask are not state, and `set_training` is
+    // overridden.
     fn visit(&self, visitor: &mut dyn Visitor) {
         visitor.generator("generator", &self.generator);
+    }
+
+    fn describe(&self) -> Option<ModuleSpec> {
+        Some(ModuleSpec::Layer(LayerSpec::Dropout {
+            probability: self.probability,
+        }))
     }
 
     fn set_training(&self, training: bool) {

@@ -2,7 +2,7 @@
 
 use descent_autograd::Var;
 
-use crate::{Module, Visitor};
+use crate::{LayerSpec, Module, ModuleSpec, Visitor};
 
 /// Reshapes `[batch, d1, d2, …]` to `[batch, d1·d2·…]`, as PyTorch's
 /// `nn.Flatten()`: the step between `[batch, 28, 28]` images and a
@@ -28,5 +28,10 @@ impl Module for Flatten {
         input.reshape(&[shape[0], features])
     }
 
+    // Stateless: nothing to list.
     fn visit(&self, _visitor: &mut dyn Visitor) {}
+
+    fn describe(&self) -> Option<ModuleSpec> {
+        Some(ModuleSpec::Layer(LayerSpec::Flatten))
+    }
 }

@@ -2,7 +2,7 @@
 
 use descent_autograd::{Parameter, Tensor, Var};
 
-use crate::{Module, Visitor};
+use crate::{LayerSpec, Module, ModuleSpec, Visitor};
 
 /// Options of [`LayerNorm`]; `Default` is PyTorch's.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -92,11 +92,21 @@ impl Module for LayerNorm {
         }
     }
 
+    // By hand: weight and bias are listed only as a pair, and the options
+    // are not state.
     fn visit(&self, visitor: &mut dyn Visitor) {
         if let (Some(weight), Some(bias)) = (&self.weight, &self.bias) {
             visitor.parameter("weight", weight);
             visitor.parameter("bias", bias);
         }
+    }
+
+    fn describe(&self) -> Option<ModuleSpec> {
+        Some(ModuleSpec::Layer(LayerSpec::LayerNorm {
+            features: self.features,
+            eps: self.eps,
+            elementwise_affine: self.weight.is_some(),
+        }))
     }
 }
 

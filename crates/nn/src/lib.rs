@@ -1,18 +1,19 @@
 //! Layers, initialisers, losses and metrics for descent, built on the autograd
 //! tape.
 //!
-//! A model is a plain Rust struct of layers that implements [`Module`]: a
-//! forward pass, and a `visit` method that names its children. Everything else
-//! — the named parameter list an optimizer walks, the buffers and random
-//! generators a checkpoint saves, switching between training and evaluation —
-//! is provided by the trait.
+//! A model is a plain Rust struct of layers that derives [`Module`]: you write
+//! its forward pass, and `visit`, which names its children, is generated
+//! from the fields. Everything else — the named parameter list an optimizer
+//! walks, the buffers and random generators a checkpoint saves, switching
+//! between training and evaluation — is provided by the trait.
 //!
 //! ```
 //! use descent_autograd::{Tape, Var};
-//! use descent_nn::{loss, Linear, Module, ReLU, Visitor};
+//! use descent_nn::{loss, Linear, Module, ReLU};
 //! use rand::SeedableRng;
 //! use rand_chacha::ChaCha8Rng;
 //!
+//! #[derive(Module)]
 //! struct Mlp {
 //!     fc1: Linear,
 //!     act: ReLU,
@@ -27,17 +28,9 @@
 //!             fc2: Linear::new(16, 3, rng),
 //!         }
 //!     }
-//! }
 //!
-//! impl Module for Mlp {
 //!     fn forward<'t>(&self, x: Var<'t>) -> Var<'t> {
 //!         self.fc2.forward(self.act.forward(self.fc1.forward(x)))
-//!     }
-//!
-//!     fn visit(&self, visitor: &mut dyn Visitor) {
-//!         visitor.module("fc1", &self.fc1);
-//!         visitor.module("act", &self.act);
-//!         visitor.module("fc2", &self.fc2);
 //!     }
 //! }
 //!
@@ -70,6 +63,10 @@
 //!
 //! # What is here
 //!
+//! - `#[derive(Module)]` for models of your own (see [`Module`] for the
+//!   field rules), and [`ModuleSpec`]: the serialisable description of a
+//!   library layer or a [`Sequential`] of them, from which a model is rebuilt
+//!   without its source.
 //! - Layers, each a [`Module`]: [`Linear`], the activations [`ReLU`],
 //!   [`LeakyReLU`], [`Sigmoid`], [`Tanh`], [`GELU`], [`Softmax`] and
 //!   [`LogSoftmax`], [`Flatten`], [`Dropout`], [`LayerNorm`], [`BatchNorm1d`],
@@ -84,7 +81,9 @@
 //!
 //! Nothing here has a global RNG. Constructors that draw random numbers take
 //! one (`Linear::new(in, out, &mut rng)`), so one seed fixes a whole model's
-//! initial weights; [`Dropout`] owns a [`Generator`] seeded from yours.
+//! initial weights; [`Dropout`] owns a [`Generator`] seeded from yours. A
+//! model whose weights are about to be loaded draws nothing:
+//! [`Linear::zeros`], and [`ModuleSpec::build`] for a described model.
 //!
 //! # Checkpoints
 //!
@@ -97,8 +96,13 @@
 
 #![warn(missing_docs)]
 
+// `::descent_nn` in the derive's generated code, inside this crate too.
+extern crate self as descent_nn;
+
 mod activation;
 mod batch_norm;
+#[doc(hidden)]
+pub mod derive_support;
 mod dropout;
 mod flatten;
 mod generator;
@@ -109,10 +113,18 @@ pub mod loss;
 pub mod metrics;
 mod module;
 mod sequential;
+mod spec;
+
+/// The generated code of `#[derive(Module)]` refers to these paths.
+#[doc(hidden)]
+pub use derive_support as __derive;
 
 pub use activation::{LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh, GELU};
 pub use batch_norm::{BatchNorm1d, BatchNormConfig};
 pub use descent_autograd::{Parameter, Reduction};
+/// Derives [`Module`](trait@Module) for a struct of layers: see the trait for
+/// the field rules.
+pub use descent_derive::Module;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
 pub use generator::Generator;
@@ -120,3 +132,4 @@ pub use layer_norm::{LayerNorm, LayerNormConfig};
 pub use linear::Linear;
 pub use module::{Module, Visitor};
 pub use sequential::Sequential;
+pub use spec::{LayerSpec, ModuleSpec, NamedLayerSpec, SpecError, SpecTensor};

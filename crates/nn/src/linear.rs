@@ -1,9 +1,9 @@
 //! `Linear`: the fully connected layer `y = x·Wᵀ + b`.
 
-use descent_autograd::{Parameter, Var};
+use descent_autograd::{Parameter, Tensor, Var};
 use rand::Rng;
 
-use crate::{init, Module, Visitor};
+use crate::{init, LayerSpec, Module, ModuleSpec, Visitor};
 
 /// A fully connected layer, `y = x·Wᵀ + b`, mapping `[batch, in]` to
 /// `[batch, out]`.
@@ -37,6 +37,26 @@ impl Linear {
         let bound = default_bound(in_features);
         let weight = init::uniform(&[out_features, in_features], -bound, bound, rng);
         Linear::from_parameters(Parameter::new(weight), None)
+    }
+
+    /// A layer from `in_features` to `out_features` with a bias, weight and
+    /// bias all zero: no random numbers drawn. For a layer whose weights are
+    /// about to be loaded from a file, where a random initialisation would be
+    /// thrown away. (Trained from zeros, every output unit would stay equal:
+    /// use [`Linear::new`] to train.)
+    pub fn zeros(in_features: usize, out_features: usize) -> Self {
+        Linear::from_parameters(
+            Parameter::new(Tensor::zeros(vec![out_features, in_features])),
+            Some(Parameter::new(Tensor::zeros(vec![out_features]))),
+        )
+    }
+
+    /// A layer with no bias and a zero weight, as [`Linear::zeros`].
+    pub fn zeros_without_bias(in_features: usize, out_features: usize) -> Self {
+        Linear::from_parameters(
+            Parameter::new(Tensor::zeros(vec![out_features, in_features])),
+            None,
+        )
     }
 
     /// A layer around existing parameters: a weight `[out, in]` and an
@@ -114,6 +134,15 @@ impl Module for Linear {
         input.linear_relu(weight, bias)
     }
 
+    fn describe(&self) -> Option<ModuleSpec> {
+        Some(ModuleSpec::Layer(LayerSpec::Linear {
+            in_features: self.in_features,
+            out_features: self.out_features,
+            bias: self.bias.is_some(),
+        }))
+    }
+
+    // By hand: the bias is optional and the sizes are not state.
     fn visit(&self, visitor: &mut dyn Visitor) {
         visitor.parameter("weight", &self.weight);
         if let Some(bias) = &self.bias {

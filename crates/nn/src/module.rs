@@ -4,24 +4,116 @@ use std::collections::HashSet;
 
 use descent_autograd::{Parameter, Var};
 
-use crate::Generator;
+use crate::{Generator, ModuleSpec};
 
 /// A layer or a model: a forward pass on the tape, and the state it owns, listed
 /// by name.
 ///
-/// A module implements two methods. [`Module::forward`] computes the output from
-/// an input recorded on a tape. [`Module::visit`] hands each parameter, buffer,
-/// random generator and child module to a [`Visitor`], each under a name that is
-/// unique within the module (`"weight"`, `"fc1"`). Every other method is
-/// provided and walks the tree through `visit`, joining the names with dots:
-/// [`Module::parameters`] of a model with a child `fc1` holding a `weight` lists
-/// `"fc1.weight"`.
+/// A module has two methods of its own. [`Module::forward`] computes the output
+/// from an input recorded on a tape. [`Module::visit`] hands each parameter,
+/// buffer, random generator and child module to a [`Visitor`], each under a
+/// name that is unique within the module (`"weight"`, `"fc1"`). Every other
+/// method is provided and walks the tree through `visit`, joining the names
+/// with dots: [`Module::parameters`] of a model with a child `fc1` holding a
+/// `weight` lists `"fc1.weight"`.
 ///
 /// Forward takes `&self`, so the few layers whose state changes during a forward
 /// pass (the running statistics of [`BatchNorm1d`](crate::BatchNorm1d), the
 /// generator of [`Dropout`](crate::Dropout)) keep it in shared cells.
 ///
-/// A model of your own is a struct of layers:
+/// # A model of your own: `#[derive(Module)]`
+///
+/// A model is a struct of layers. Derive `Module` and write `forward` as a
+/// method of the struct, as in burn; `visit` is generated from the fields, in
+/// field order, under the field names, so no child can be left out:
+///
+/// ```
+/// use descent_autograd::Var;
+/// use descent_nn::{Dropout, Linear, Module, Parameter, ReLU};
+///
+/// #[derive(Module)]
+/// struct Mlp {
+///     fc1: Linear,        // a child: "fc1.weight", "fc1.bias"
+///     act: ReLU,
+///     drop: Option<Dropout>, // a child when present
+///     blocks: Vec<Linear>,   // children "blocks.0", "blocks.1", … (ModuleList)
+///     fc2: Linear,
+///     scale: Parameter,      // a parameter: "scale"
+///     #[module(buffer)]
+///     seen: Parameter,       // a buffer: saved, not trained
+///     #[module(skip)]
+///     hidden: usize,         // plain data: left out
+/// }
+///
+/// impl Mlp {
+///     fn forward<'t>(&self, x: Var<'t>) -> Var<'t> {
+///         let mut x = self.act.forward(self.fc1.forward(x));
+///         if let Some(drop) = &self.drop {
+///             x = drop.forward(x);
+///         }
+///         for block in &self.blocks {
+///             x = block.forward_relu(x);
+///         }
+///         self.fc2.forward(x) * x.tape().parameter(&self.scale)
+///     }
+/// }
+/// # use rand::SeedableRng;
+/// # let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+/// # let model = Mlp {
+/// #     fc1: Linear::new(4, 8, &mut rng),
+/// #     act: ReLU,
+/// #     drop: None,
+/// #     blocks: vec![Linear::new(8, 8, &mut rng), Linear::new(8, 8, &mut rng)],
+/// #     fc2: Linear::new(8, 2, &mut rng),
+/// #     scale: Parameter::new(descent_autograd::Tensor::ones(vec![1])),
+/// #     seen: Parameter::new(descent_autograd::Tensor::zeros(vec![])),
+/// #     hidden: 8,
+/// # };
+/// let names: Vec<String> = model.parameters().into_iter().map(|(name, _)| name).collect();
+/// assert_eq!(
+///     names,
+///     ["fc1.weight", "fc1.bias", "blocks.0.weight", "blocks.0.bias", "blocks.1.weight",
+///      "blocks.1.bias", "fc2.weight", "fc2.bias", "scale"]
+/// );
+/// assert_eq!(model.buffers()[0].0, "seen");
+/// ```
+///
+/// The field rules: a [`Parameter`] (or `Option<Parameter>`) field is a
+/// parameter, or a buffer when marked `#[module(buffer)]`; a
+/// [`Generator`] field is a random generator; a `Vec<M>` field holds children
+/// named `name.0`, `name.1`, … as PyTorch's `ModuleList`; an `Option<M>` field
+/// is a child when present; `#[module(skip)]` leaves a field out. **Every other
+/// field must implement `Module`**: a derive cannot see whether a type does,
+/// so it treats the field as a child and the compiler checks it, with an error
+/// at the field that says what to do. Numbers, strings, references, arrays,
+/// tuples and cells are refused by the derive itself, naming the field. The
+/// names are exactly those a hand-written `visit` with `visitor.module("fc1",
+/// &self.fc1)` per field gives, so checkpoints and safetensors files from
+/// either load into the other.
+///
+/// The generated `forward` calls the struct's own `forward` (`Mlp::forward`),
+/// which must have the signature above; without one, the derive's call would
+/// name itself and the build fails with "function cannot return without
+/// recursing". The provided methods ([`Module::set_training`],
+/// [`Module::forward_relu`], …) keep their defaults; to override one,
+/// implement `Module` by hand.
+///
+/// The generated code names the trait as `::descent::nn::Module`, or as
+/// `::descent_nn::Module` in a crate that depends on descent-nn and not on
+/// descent; `#[module(crate = path::to::nn)]` on the struct overrides that (for
+/// a renamed dependency).
+///
+/// # Writing `visit` by hand
+///
+/// Library layers ([`Linear`](crate::Linear), [`Sequential`](crate::Sequential))
+/// write `visit` by hand because their state is not one field per entry. A
+/// hand-written `visit` must list every parameter, buffer, generator and child:
+/// **a child it misses is not trained** (absent from [`Module::parameters`],
+/// so no optimizer sees it), **not saved or loaded** by checkpoints and
+/// safetensors files, **not zeroed** by [`Module::zero_grad`], and **not
+/// switched by [`Module::set_training`]** (a missed [`Dropout`](crate::Dropout)
+/// keeps dropping in evaluation mode). Nothing can detect the omission at run
+/// time, which is why models should derive `Module`.
 ///
 /// ```
 /// use descent_nn::{Linear, Module, ReLU, Visitor};
@@ -45,6 +137,13 @@ use crate::Generator;
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `Module`",
+    label = "not a module",
+    note = "in a #[derive(Module)] struct, every field that is not a `Parameter` or a \
+            `Generator` must be a module (or a `Vec`/`Option` of modules): mark plain \
+            data and configuration #[module(skip)], and buffers #[module(buffer)]"
+)]
 pub trait Module {
     /// The output for `input`, recorded on the input's tape.
     ///
@@ -58,8 +157,25 @@ pub trait Module {
     /// unique within this module. The order is the order of
     /// [`Module::parameters`], so it should follow the forward pass.
     ///
+    /// `#[derive(Module)]` writes it from the struct's fields. Written by hand,
+    /// it must list everything: a child left out is not trained, not saved,
+    /// not zeroed and not switched by [`Module::set_training`] (see
+    /// [Writing `visit` by hand](Module#writing-visit-by-hand)).
+    ///
     /// A module with no state and no children has an empty body.
     fn visit(&self, visitor: &mut dyn Visitor);
+
+    /// A serialisable description of this module (layer kind, sizes and
+    /// options) from which [`ModuleSpec::build`] makes an equal module with
+    /// the same parameter names, or `None` for a module that cannot describe
+    /// itself, such as a struct of your own.
+    ///
+    /// The library layers and a [`Sequential`](crate::Sequential) of them
+    /// describe themselves; that is what lets `descent::load_model` rebuild a
+    /// model from a file alone.
+    fn describe(&self) -> Option<ModuleSpec> {
+        None
+    }
 
     /// The output for `input` followed by a ReLU: what [`Sequential`] runs
     /// for this module when a [`ReLU`] comes next. The provided method is
@@ -184,6 +300,7 @@ impl<M: Module + ?Sized> Module for Box<M> {
         (**self).forward(input)
     }
 
+    // By hand: a box is its content, under the same names.
     fn visit(&self, visitor: &mut dyn Visitor) {
         (**self).visit(visitor)
     }
@@ -198,6 +315,10 @@ impl<M: Module + ?Sized> Module for Box<M> {
 
     fn is_relu(&self) -> bool {
         (**self).is_relu()
+    }
+
+    fn describe(&self) -> Option<ModuleSpec> {
+        (**self).describe()
     }
 }
 

@@ -2,7 +2,7 @@
 
 use descent_autograd::Var;
 
-use crate::{Module, Visitor};
+use crate::{Module, ModuleSpec, Visitor};
 
 /// Modules applied one after the other, as PyTorch's `nn.Sequential`.
 ///
@@ -103,9 +103,18 @@ impl Module for Sequential {
         x
     }
 
+    // By hand: the children are a list built at run time, named by the
+    // caller, not fields.
     fn visit(&self, visitor: &mut dyn Visitor) {
         for (name, layer) in &self.layers {
             visitor.module(name, layer.as_ref());
         }
+    }
+
+    /// The chain's layers with their names, kinds, sizes and options, if
+    /// every layer is a library layer ([`ModuleSpec::Sequential`]); `None`
+    /// if one is a model of your own or a nested `Sequential`.
+    fn describe(&self) -> Option<ModuleSpec> {
+        ModuleSpec::of_sequential(self.layers())
     }
 }

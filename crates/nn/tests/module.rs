@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 
 /// A model with a nested `Sequential`, a batch norm and a dropout: every kind
 /// of state.
+#[derive(Module)]
 struct Classifier {
     body: Sequential,
     norm: BatchNorm1d,
@@ -32,19 +33,12 @@ impl Classifier {
     }
 }
 
-impl Module for Classifier {
+impl Classifier {
     fn forward<'t>(&self, x: Var<'t>) -> Var<'t> {
         let hidden = self
             .dropout
             .forward(self.norm.forward(self.body.forward(x)));
         self.head.forward(hidden)
-    }
-
-    fn visit(&self, visitor: &mut dyn Visitor) {
-        visitor.module("body", &self.body);
-        visitor.module("norm", &self.norm);
-        visitor.module("dropout", &self.dropout);
-        visitor.module("head", &self.head);
     }
 }
 
@@ -101,6 +95,7 @@ fn sequential_names_children_by_position_like_pytorch() {
 #[test]
 #[should_panic(expected = "the parameter name `layer.weight` is used twice")]
 fn a_name_used_twice_is_refused() {
+    // By hand on purpose: the derive cannot give two children one name.
     struct Twice(Linear, Linear);
     impl Module for Twice {
         fn forward<'t>(&self, x: Var<'t>) -> Var<'t> {

@@ -2,7 +2,7 @@
 //! run reset between steps.
 
 use descent_autograd::{Parameter, Reduction, Tape, Tensor, Var};
-use descent_nn::{loss, metrics, Linear, Module, ReLU, Sequential, Tanh, Visitor};
+use descent_nn::{loss, metrics, Linear, Module, ReLU, Sequential, Tanh};
 use ndarray::array;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -42,6 +42,7 @@ fn a_two_layer_mlp_learns_xor() {
 }
 
 /// A model written as a struct, as a user would.
+#[derive(Module)]
 struct Mlp {
     fc1: Linear,
     act: ReLU,
@@ -59,15 +60,9 @@ impl Mlp {
     }
 }
 
-impl Module for Mlp {
+impl Mlp {
     fn forward<'t>(&self, x: Var<'t>) -> Var<'t> {
         self.fc2.forward(self.act.forward(self.fc1.forward(x)))
-    }
-
-    fn visit(&self, visitor: &mut dyn Visitor) {
-        visitor.module("fc1", &self.fc1);
-        visitor.module("act", &self.act);
-        visitor.module("fc2", &self.fc2);
     }
 }
 
