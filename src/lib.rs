@@ -11,6 +11,7 @@ pub use descent_nn as nn;
 pub use descent_optim as optim;
 
 pub mod checkpoint;
+pub mod resume;
 pub mod teaching;
 pub mod training;
 

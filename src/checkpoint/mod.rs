@@ -78,7 +78,7 @@ mod state;
 pub use atomic::write_atomically;
 pub use error::{CheckpointError, ModelMismatch, ShapeMismatch};
 pub use format::{FORMAT_VERSION, HEADER_LEN, MAGIC};
-pub use model::{module_tensors, LoadMode, LoadReport, NamedTensor};
+pub use model::{module_tensors, LoadMode, LoadOptions, LoadReport, NamedTensor};
 pub use safetensors::{
     load_weights_safetensors, load_weights_safetensors_from_bytes, save_weights_safetensors,
 };

@@ -31,6 +31,7 @@
 
 mod dataset;
 mod error;
+pub mod generator_state;
 mod idx;
 mod loader;
 mod mnist;
@@ -38,5 +39,5 @@ mod mnist;
 pub use dataset::Dataset;
 pub use error::DataError;
 pub use idx::{encode_idx, read_idx, read_idx_from, write_idx, IdxData, IdxEncoding};
-pub use loader::{Batch, BatchSize, Batches, DataLoader, LoaderState};
+pub use loader::{Batch, BatchSize, Batches, DataLoader, LoaderState, MAX_EPOCH};
 pub use mnist::Mnist;
