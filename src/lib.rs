@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod early_stopping;
 pub mod metrics_log;
 pub use checkpoint::load_model;
+pub mod resume;
 pub mod teaching;
 pub mod training;
 

@@ -154,6 +154,9 @@ fn exercise(bytes: &[u8]) -> &'static str {
         Err(CheckpointError::ChecksumMismatch { .. }) => return "checksum mismatch",
         Err(CheckpointError::Decode { .. }) => return "does not decode",
         Err(CheckpointError::Invalid(_)) => return "invalid",
+        Err(CheckpointError::Optimizer(_)) => return "invalid optimizer state",
+        Err(CheckpointError::Schedule(_)) => return "invalid schedule",
+        Err(CheckpointError::Loader(_)) => return "invalid loader state",
         Err(other) => panic!("unexpected error from bytes: {other}"),
     };
     let model = model(MLP, 0);

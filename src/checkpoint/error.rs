@@ -125,6 +125,27 @@ pub enum CheckpointError {
     #[error("cannot restore the data loader: {0}")]
     Loader(#[from] descent_data::DataError),
 
+    /// The saved learning-rate schedule breaks a rule its constructor
+    /// enforces (a `t_max` of 0, an empty plan, a NaN γ, ...).
+    #[error("cannot restore the learning-rate schedule: {0}")]
+    Schedule(#[from] descent_optim::ScheduleError),
+
+    /// A saved model tensor holds NaN or an infinity, which would poison
+    /// the first step; it loads only with
+    /// [`LoadOptions::allow_non_finite`](super::LoadOptions::allow_non_finite).
+    #[error(
+        "model tensor `{name}` holds {value} at index {index}; a diverged run's weights load \
+         only with LoadOptions::allow_non_finite"
+    )]
+    NonFinite {
+        /// The tensor's name.
+        name: String,
+        /// The position of its first non-finite value, in row-major order.
+        index: usize,
+        /// That value.
+        value: f32,
+    },
+
     /// A safetensors file could not be parsed or written.
     #[error("safetensors: {0}")]
     Safetensors(String),

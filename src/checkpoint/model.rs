@@ -95,6 +95,27 @@ pub enum LoadMode {
     Partial,
 }
 
+/// How a checkpoint's tensors are put back into a model: a [`LoadMode`], and
+/// whether non-finite values may load.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct LoadOptions {
+    /// How strictly the saved tensors must match the model.
+    pub mode: LoadMode,
+    /// Whether a tensor holding NaN or an infinity may load. Off by default,
+    /// because such weights poison the first step and every one after it;
+    /// turn it on to inspect a diverged run.
+    pub allow_non_finite: bool,
+}
+
+impl From<LoadMode> for LoadOptions {
+    fn from(mode: LoadMode) -> Self {
+        LoadOptions {
+            mode,
+            allow_non_finite: false,
+        }
+    }
+}
+
 /// What a load did: the tensors it loaded and the ones it skipped.
 ///
 /// A strict load that succeeds has loaded everything and skipped nothing.

@@ -6,14 +6,16 @@ use std::path::Path;
 use descent_autograd::Parameter;
 use descent_data::{DataLoader, LoaderState};
 use descent_nn::{Generator, Module};
-use descent_optim::{LrScheduler, Optimizer, OptimizerState, ReduceLrOnPlateau};
+use descent_optim::{
+    LrScheduler, Optimizer, OptimizerState, ReduceLrOnPlateau, ScheduleError, MAX_COUNT,
+};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::atomic::write_atomically;
 use super::error::{CheckpointError, ModelMismatch};
 use super::format::{self, FORMAT_VERSION};
-use super::model::{module_tensors, LoadMode, LoadReport, Matching, NamedTensor};
+use super::model::{module_tensors, LoadMode, LoadOptions, LoadReport, Matching, NamedTensor};
 use super::model_spec::{ModelSpec, ScalerSpec};
 
 /// A snapshot of a training run: model tensors by name, optimizer state,
@@ -81,6 +83,25 @@ pub struct Progress {
     pub step: u64,
 }
 
+impl Progress {
+    /// Checks that both counts are ones a run can reach
+    /// ([`MAX_COUNT`](descent_optim::MAX_COUNT)), so that counting on from
+    /// them cannot overflow.
+    ///
+    /// # Errors
+    /// [`CheckpointError::Invalid`] naming the field.
+    pub fn validate(&self) -> Result<(), CheckpointError> {
+        for (field, count) in [("epoch", self.epoch), ("step", self.step)] {
+            if count > MAX_COUNT {
+                return Err(CheckpointError::Invalid(format!(
+                    "progress.{field} = {count} is beyond any run's length (2^53)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A learning-rate schedule's state, whichever kind drives the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ScheduleState {
@@ -91,6 +112,17 @@ pub enum ScheduleState {
 }
 
 impl ScheduleState {
+    /// Checks the schedule by the rules its constructor enforces.
+    ///
+    /// # Errors
+    /// The [`ScheduleError`] naming the schedule and the field.
+    pub fn validate(&self) -> Result<(), ScheduleError> {
+        match self {
+            ScheduleState::Epochs(scheduler) => scheduler.validate(),
+            ScheduleState::Plateau(plateau) => plateau.validate(),
+        }
+    }
+
     /// The epoch-counting scheduler, if that is what was saved.
     pub fn lr_scheduler(&self) -> Option<&LrScheduler> {
         match self {
@@ -127,6 +159,7 @@ pub struct NamedGenerator {
     /// The dotted name (`"dropout.generator"`).
     pub name: String,
     /// The generator's full state.
+    #[serde(deserialize_with = "descent_data::generator_state::deserialize")]
     pub state: ChaCha8Rng,
 }
 
@@ -310,12 +343,28 @@ impl Checkpoint {
     /// every missing, unexpected and reshaped tensor; the model is then left
     /// untouched. [`LoadMode::Partial`] loads what fits and lists the rest in
     /// the [`LoadReport`].
+    ///
+    /// A tensor holding NaN or an infinity is refused
+    /// ([`CheckpointError::NonFinite`]); see [`Checkpoint::restore_model_with`].
     pub fn restore_model(
         &self,
         model: &[(String, Parameter)],
         mode: LoadMode,
     ) -> Result<LoadReport, CheckpointError> {
-        self.restore(model, None, mode)
+        self.restore(model, None, mode.into())
+    }
+
+    /// [`Checkpoint::restore_model`] with [`LoadOptions`]: with
+    /// `allow_non_finite`, the weights of a diverged run load too.
+    ///
+    /// # Errors
+    /// As [`Checkpoint::restore_model`].
+    pub fn restore_model_with(
+        &self,
+        model: &[(String, Parameter)],
+        options: LoadOptions,
+    ) -> Result<LoadReport, CheckpointError> {
+        self.restore(model, None, options)
     }
 
     /// Loads the saved random generator states into `generators` by name.
@@ -357,12 +406,29 @@ impl Checkpoint {
     /// every missing, unexpected and reshaped tensor or generator; the model
     /// is then left untouched. [`LoadMode::Partial`] loads what fits and lists
     /// the rest in the [`LoadReport`].
+    ///
+    /// A tensor holding NaN or an infinity is refused
+    /// ([`CheckpointError::NonFinite`]), the model then left untouched; see
+    /// [`Checkpoint::restore_module_with`].
     pub fn restore_module(
         &self,
         model: &(impl Module + ?Sized),
         mode: LoadMode,
     ) -> Result<LoadReport, CheckpointError> {
-        self.restore(&module_tensors(model), Some(&model.generators()), mode)
+        self.restore_module_with(model, mode.into())
+    }
+
+    /// [`Checkpoint::restore_module`] with [`LoadOptions`]: with
+    /// `allow_non_finite`, the weights of a diverged run load too.
+    ///
+    /// # Errors
+    /// As [`Checkpoint::restore_module`].
+    pub fn restore_module_with(
+        &self,
+        model: &(impl Module + ?Sized),
+        options: LoadOptions,
+    ) -> Result<LoadReport, CheckpointError> {
+        self.restore(&module_tensors(model), Some(&model.generators()), options)
     }
 
     /// Restores tensors and, if given, generators, all or nothing in strict
@@ -371,8 +437,9 @@ impl Checkpoint {
         &self,
         tensors: &[(String, Parameter)],
         generators: Option<&[(String, Generator)]>,
-        mode: LoadMode,
+        options: LoadOptions,
     ) -> Result<LoadReport, CheckpointError> {
+        let mode = options.mode;
         let tensor_matching = Matching::by_name(
             tensors,
             self.model
@@ -393,7 +460,19 @@ impl Checkpoint {
                 return Err(CheckpointError::ModelMismatch(mismatch));
             }
         }
-        // Every fallible conversion happens before the first write.
+        // Every fallible check and conversion happens before the first write.
+        if !options.allow_non_finite {
+            for &(_, saved_index) in &tensor_matching.pairs {
+                let tensor = &self.model[saved_index];
+                if let Some(index) = tensor.data.iter().position(|v| !v.is_finite()) {
+                    return Err(CheckpointError::NonFinite {
+                        name: tensor.name.clone(),
+                        index,
+                        value: tensor.data[index],
+                    });
+                }
+            }
+        }
         let values = tensor_matching
             .pairs
             .iter()
@@ -504,7 +583,30 @@ impl Checkpoint {
         let payload = format::unframe(bytes)?;
         let checkpoint: Checkpoint = format::decode(payload)?;
         checkpoint.validate()?;
+        checkpoint.validate_training_state()?;
         Ok(checkpoint)
+    }
+
+    /// Checks the training state read from a file by the rules the
+    /// constructors enforce, so that a damaged or hostile file is refused
+    /// here, naming the field, rather than panicking mid-run: the optimizer's
+    /// hyper-parameters, step counts and buffers, the schedule's settings and
+    /// counters, the progress counters and the loader's state. (Model
+    /// tensors are checked for finiteness at restore, where a diverged run's
+    /// weights may be let through on request; generators' positions as they
+    /// decode.)
+    fn validate_training_state(&self) -> Result<(), CheckpointError> {
+        self.progress.validate()?;
+        if let Some(optimizer) = &self.optimizer {
+            optimizer.validate()?;
+        }
+        if let Some(schedule) = &self.schedule {
+            schedule.validate()?;
+        }
+        if let Some(loader) = &self.loader {
+            loader.validate()?;
+        }
+        Ok(())
     }
 
     fn encode_payload(&self) -> Result<Vec<u8>, CheckpointError> {

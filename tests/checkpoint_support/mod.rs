@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod payload;
+
 use std::path::Path;
 
 use descent::autograd::{Parameter, Tensor};

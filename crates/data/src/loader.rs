@@ -63,8 +63,14 @@ pub struct LoaderState {
     drop_last: bool,
     epoch: u64,
     position: usize,
+    #[serde(deserialize_with = "crate::generator_state::deserialize")]
     epoch_rng: ChaCha8Rng,
 }
+
+/// The largest epoch a saved loader may be at: 2⁵³, as
+/// `descent_optim::MAX_COUNT` for step counts (no run gets there, and the
+/// epoch's `+ 1` stays far from overflowing).
+pub const MAX_EPOCH: u64 = 1 << 53;
 
 impl LoaderState {
     /// The epoch in progress, counted from 0.
@@ -75,6 +81,32 @@ impl LoaderState {
     /// How many samples of the current epoch have been handed out.
     pub fn position(&self) -> usize {
         self.position
+    }
+
+    /// Checks what the state says about itself: a batch size of at least 1,
+    /// a position within the dataset, an epoch below [`MAX_EPOCH`].
+    /// [`DataLoader::from_state`] runs it; a checkpoint runs it when it is
+    /// read. (The generator's position is checked as it is deserialised.)
+    ///
+    /// # Errors
+    /// [`DataError::InvalidLoaderState`] naming the field.
+    pub fn validate(&self) -> Result<(), DataError> {
+        if self.batch_size == 0 {
+            return Err(DataError::InvalidLoaderState("batch_size is 0".to_owned()));
+        }
+        if self.position > self.dataset_len {
+            return Err(DataError::InvalidLoaderState(format!(
+                "position {} is past the end of a dataset of {} samples",
+                self.position, self.dataset_len
+            )));
+        }
+        if self.epoch > MAX_EPOCH {
+            return Err(DataError::InvalidLoaderState(format!(
+                "epoch = {} is beyond any run's length (2^53)",
+                self.epoch
+            )));
+        }
+        Ok(())
     }
 
     /// The dataset length the loader was made for.
@@ -184,8 +216,7 @@ impl DataLoader {
     ///
     /// # Errors
     /// [`DataError::InvalidLoaderState`] if the state is for a dataset of
-    /// another length, has a batch size of 0, or a position past the end
-    /// of the dataset.
+    /// another length, or fails [`LoaderState::validate`].
     pub fn from_state(state: LoaderState, dataset_len: usize) -> Result<Self, DataError> {
         if state.dataset_len != dataset_len {
             return Err(DataError::InvalidLoaderState(format!(
@@ -193,15 +224,7 @@ impl DataLoader {
                 state.dataset_len
             )));
         }
-        if state.batch_size == 0 {
-            return Err(DataError::InvalidLoaderState("batch size is 0".to_owned()));
-        }
-        if state.position > state.dataset_len {
-            return Err(DataError::InvalidLoaderState(format!(
-                "position {} is past the end of a dataset of {} samples",
-                state.position, state.dataset_len
-            )));
-        }
+        state.validate()?;
         Ok(Self::resume(state))
     }
 
@@ -236,7 +259,8 @@ impl DataLoader {
             return false;
         }
         batch.fill(dataset, &self.order[start..start + size]);
-        self.state.position += size;
+        // `start + size` is at most `dataset_len`, so this cannot overflow.
+        self.state.position = start + size;
         true
     }
 
@@ -333,7 +357,11 @@ impl DataLoader {
     }
 
     fn start_next_epoch(&mut self) {
-        self.state.epoch += 1;
+        self.state.epoch = self
+            .state
+            .epoch
+            .checked_add(1)
+            .expect("a validated loader's epoch is far below u64::MAX");
         self.state.position = 0;
         self.state.epoch_rng = self.next_epoch_rng.clone();
         self.compute_order();

@@ -361,7 +361,7 @@ fn invalid_or_mismatched_states_are_refused() {
         .contains("saved for a dataset of 20 samples, but this dataset has 21"));
 
     let err = DataLoader::from_state(forge(0, 0), 20).unwrap_err();
-    assert!(err.to_string().contains("batch size is 0"), "{err}");
+    assert!(err.to_string().contains("batch_size is 0"), "{err}");
 
     let err = DataLoader::from_state(forge(4, 21), 20).unwrap_err();
     assert!(

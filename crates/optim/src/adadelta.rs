@@ -5,7 +5,10 @@ use descent_autograd::Parameter;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OptimizerError;
-use crate::optimizer::{elementwise, ensure, state_methods, Optimizer, OptimizerKind, SlotTable};
+use crate::optimizer::{
+    elementwise, ensure, increment, non_negative, state_methods, Optimizer, OptimizerKind,
+    SlotTable,
+};
 
 const BUFFERS: [&str; 2] = ["square_avg", "acc_delta"];
 
@@ -40,14 +43,12 @@ impl AdadeltaConfig {
     /// learning rate, ε and weight decay, ρ in [0, 1].
     pub fn validate(&self) -> Result<(), OptimizerError> {
         let kind = OptimizerKind::Adadelta;
-        ensure(kind, self.lr >= 0.0, || format!("lr = {} < 0", self.lr))?;
+        non_negative(kind, "lr", self.lr)?;
         ensure(kind, (0.0..=1.0).contains(&self.rho), || {
             format!("rho = {} is not in [0, 1]", self.rho)
         })?;
-        ensure(kind, self.eps >= 0.0, || format!("eps = {} < 0", self.eps))?;
-        ensure(kind, self.weight_decay >= 0.0, || {
-            format!("weight_decay = {} < 0", self.weight_decay)
-        })
+        non_negative(kind, "eps", self.eps)?;
+        non_negative(kind, "weight_decay", self.weight_decay)
     }
 }
 
@@ -143,7 +144,7 @@ impl Optimizer for Adadelta {
             let slot = self
                 .slots
                 .slot(OptimizerKind::Adadelta, name, value.shape(), &[0.0, 0.0]);
-            slot.step += 1;
+            slot.step = increment(slot.step, "step");
             let [square_avg, acc_delta] = &mut slot.buffers[..] else {
                 unreachable!("SlotTable::slot checked the buffer count");
             };

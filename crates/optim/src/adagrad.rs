@@ -4,7 +4,9 @@ use descent_autograd::Parameter;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OptimizerError;
-use crate::optimizer::{elementwise, ensure, state_methods, Optimizer, OptimizerKind, SlotTable};
+use crate::optimizer::{
+    elementwise, increment, non_negative, state_methods, Optimizer, OptimizerKind, SlotTable,
+};
 
 const BUFFERS: [&str; 1] = ["sum"];
 
@@ -41,20 +43,15 @@ impl AdagradConfig {
     /// non-negative.
     pub fn validate(&self) -> Result<(), OptimizerError> {
         let kind = OptimizerKind::Adagrad;
-        ensure(kind, self.lr >= 0.0, || format!("lr = {} < 0", self.lr))?;
-        ensure(kind, self.lr_decay >= 0.0, || {
-            format!("lr_decay = {} < 0", self.lr_decay)
-        })?;
-        ensure(kind, self.weight_decay >= 0.0, || {
-            format!("weight_decay = {} < 0", self.weight_decay)
-        })?;
-        ensure(kind, self.initial_accumulator_value >= 0.0, || {
-            format!(
-                "initial_accumulator_value = {} < 0",
-                self.initial_accumulator_value
-            )
-        })?;
-        ensure(kind, self.eps >= 0.0, || format!("eps = {} < 0", self.eps))
+        non_negative(kind, "lr", self.lr)?;
+        non_negative(kind, "lr_decay", self.lr_decay)?;
+        non_negative(kind, "weight_decay", self.weight_decay)?;
+        non_negative(
+            kind,
+            "initial_accumulator_value",
+            self.initial_accumulator_value,
+        )?;
+        non_negative(kind, "eps", self.eps)
     }
 }
 
@@ -154,7 +151,7 @@ impl Optimizer for Adagrad {
             let slot = self
                 .slots
                 .slot(OptimizerKind::Adagrad, name, value.shape(), &initial);
-            slot.step += 1;
+            slot.step = increment(slot.step, "step");
             let decayed_lr = config.lr / (1.0 + (slot.step - 1) as f64 * config.lr_decay);
             let neg_lr = (-decayed_lr) as f32;
             let sum = &mut slot.buffers[0];

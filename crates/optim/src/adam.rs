@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::OptimizerError;
 use crate::optimizer::{
-    elementwise, ensure, lerp, state_methods, Optimizer, OptimizerKind, SlotTable,
+    elementwise, ensure, increment, lerp, non_negative, state_methods, Optimizer, OptimizerKind,
+    SlotTable,
 };
 
 const BUFFERS: [&str; 2] = ["exp_avg", "exp_avg_sq"];
@@ -113,17 +114,15 @@ fn validate(
     eps: f64,
     weight_decay: f64,
 ) -> Result<(), OptimizerError> {
-    ensure(kind, lr >= 0.0, || format!("lr = {lr} < 0"))?;
-    ensure(kind, eps >= 0.0, || format!("eps = {eps} < 0"))?;
+    non_negative(kind, "lr", lr)?;
+    non_negative(kind, "eps", eps)?;
     ensure(kind, (0.0..1.0).contains(&beta1), || {
         format!("betas.0 = {beta1} is not in [0, 1)")
     })?;
     ensure(kind, (0.0..1.0).contains(&beta2), || {
         format!("betas.1 = {beta2} is not in [0, 1)")
     })?;
-    ensure(kind, weight_decay >= 0.0, || {
-        format!("weight_decay = {weight_decay} < 0")
-    })
+    non_negative(kind, "weight_decay", weight_decay)
 }
 
 /// Where weight decay enters the Adam update.
@@ -177,7 +176,7 @@ fn adam_step(
     for (name, param) in params {
         let (mut value, grad) = param.value_and_grad();
         let slot = slots.slot(kind, name, value.shape(), &zeros[..buffer_count]);
-        slot.step += 1;
+        slot.step = increment(slot.step, "step");
         // PyTorch computes the bias corrections in double precision from the
         // step count and rounds the resulting scalars to f32 afterwards.
         let step = slot.step as f64;

@@ -77,6 +77,38 @@ pub enum OptimizerError {
         buffer: String,
     },
 
+    /// A parameter's step count is beyond any a run can reach
+    /// ([`MAX_COUNT`](crate::MAX_COUNT)): a damaged checkpoint.
+    #[error(
+        "optimizer state for parameter `{name}` has step = {step}, beyond the largest \
+         count a run can reach (2^53)"
+    )]
+    StepOutOfRange {
+        /// The parameter name.
+        name: String,
+        /// The recorded step count.
+        step: u64,
+    },
+
+    /// A buffer holds a value its update rule cannot have produced from
+    /// finite data: NaN, an infinity, or a negative running square.
+    #[error(
+        "optimizer buffer `{buffer}` of parameter `{name}` holds {value} at index {index}; \
+         it must be {requirement}"
+    )]
+    InvalidBufferValue {
+        /// The parameter name.
+        name: String,
+        /// The buffer name.
+        buffer: String,
+        /// The position of the first bad value, in row-major order.
+        index: usize,
+        /// The bad value.
+        value: f32,
+        /// What the buffer's values must be.
+        requirement: &'static str,
+    },
+
     /// A buffer's element count disagrees with its own recorded shape.
     #[error(
         "optimizer buffer `{buffer}` of parameter `{name}` records shape {shape:?} \

@@ -104,6 +104,7 @@ pub use clip::{clip_grad_norm, clip_grad_norm_with, clip_grad_value, grad_norm, 
 pub use error::{OptimizerError, ScheduleError};
 pub use optimizer::{
     HyperParameters, Optimizer, OptimizerKind, OptimizerState, ParameterState, TensorState,
+    MAX_COUNT,
 };
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use schedule::{

@@ -462,6 +462,7 @@ impl SlotTable {
         }
         let mut slots = BTreeMap::new();
         for (name, mut state) in states {
+            check_parameter_state(&name, &state)?;
             let Some(shape) = shapes.get(name.as_str()) else {
                 return Err(OptimizerError::UnknownParameter { name });
             };
@@ -511,6 +512,110 @@ impl SlotTable {
             );
         }
         Ok(SlotTable { slots })
+    }
+}
+
+/// `Ok` if `value` is a finite number of at least 0, else an
+/// [`OptimizerError::InvalidHyperParameter`] naming it. PyTorch only checks
+/// the sign; an infinite rate or decay is refused too, because its first step
+/// turns every weight into NaN.
+pub(crate) fn non_negative(
+    kind: OptimizerKind,
+    name: &str,
+    value: f64,
+) -> Result<(), OptimizerError> {
+    ensure(kind, value.is_finite() && value >= 0.0, || {
+        if value.is_finite() {
+            format!("{name} = {value:?} < 0")
+        } else {
+            format!("{name} = {value:?} is not a finite number")
+        }
+    })
+}
+
+/// The largest step, epoch or iteration count a run can reach, and so the
+/// largest a saved state may hold: 2⁵³, the largest count an `f64` (which
+/// bias corrections and schedules compute with) holds exactly. A run of
+/// 2⁵³ steps at one per nanosecond would take 104 days; a larger count in a
+/// checkpoint is damage, and refusing it keeps every `+ 1` far from
+/// overflowing.
+pub const MAX_COUNT: u64 = 1 << 53;
+
+/// `count + 1`, for the counters [`MAX_COUNT`] bounds.
+///
+/// # Panics
+/// If `count` is `u64::MAX`, which a state checked against [`MAX_COUNT`]
+/// cannot reach.
+pub(crate) fn increment(count: u64, what: &str) -> u64 {
+    count
+        .checked_add(1)
+        .unwrap_or_else(|| panic!("the {what} count overflowed"))
+}
+
+/// Whether the buffer called `buffer` holds values that are never negative
+/// (running squares and their sums), so that a negative value is damage: its
+/// square root would be NaN.
+fn is_non_negative_buffer(buffer: &str) -> bool {
+    matches!(
+        buffer,
+        "exp_avg_sq" | "max_exp_avg_sq" | "square_avg" | "sum" | "acc_delta"
+    )
+}
+
+/// Checks one parameter's saved state on its own: a step count no run can
+/// reach, or a buffer value that is not finite (or negative where the buffer
+/// holds squares), is refused naming the parameter, the buffer and the index.
+fn check_parameter_state(name: &str, state: &ParameterState) -> Result<(), OptimizerError> {
+    if state.step > MAX_COUNT {
+        return Err(OptimizerError::StepOutOfRange {
+            name: name.to_owned(),
+            step: state.step,
+        });
+    }
+    for (buffer, tensor) in &state.buffers {
+        let non_negative = is_non_negative_buffer(buffer);
+        let bad = tensor
+            .data
+            .iter()
+            .position(|&v| !v.is_finite() || (non_negative && v < 0.0));
+        if let Some(index) = bad {
+            return Err(OptimizerError::InvalidBufferValue {
+                name: name.to_owned(),
+                buffer: buffer.clone(),
+                index,
+                value: tensor.data[index],
+                requirement: if non_negative {
+                    "finite and non-negative"
+                } else {
+                    "finite"
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+impl OptimizerState {
+    /// Checks what can be checked without the model: the hyper-parameters
+    /// by the rules the optimizer's constructor and `step` apply, every step
+    /// count against [`MAX_COUNT`], and every buffer value for finiteness
+    /// (and sign, for buffers of squares). [`Optimizer::load_state`] runs it;
+    /// a checkpoint runs it when it is read.
+    ///
+    /// # Errors
+    /// The first [`OptimizerError`] found, naming the field.
+    pub fn validate(&self) -> Result<(), OptimizerError> {
+        match &self.hyper_parameters {
+            HyperParameters::Sgd(config) => config.validate(),
+            HyperParameters::Adagrad(config) => config.validate(),
+            HyperParameters::RmsProp(config) => config.validate(),
+            HyperParameters::Adam(config) => config.validate(),
+            HyperParameters::AdamW(config) => config.validate(),
+            HyperParameters::Adadelta(config) => config.validate(),
+        }?;
+        self.parameters
+            .iter()
+            .try_for_each(|(name, state)| check_parameter_state(name, state))
     }
 }
 

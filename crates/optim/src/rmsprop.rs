@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::OptimizerError;
 use crate::optimizer::{
-    elementwise, ensure, lerp, state_methods, Optimizer, OptimizerKind, SlotTable,
+    elementwise, increment, lerp, non_negative, state_methods, Optimizer, OptimizerKind, SlotTable,
 };
 
 /// [`RmsProp`]'s hyper-parameters. `Default` gives `torch.optim.RMSprop`'s
@@ -45,17 +45,11 @@ impl RmsPropConfig {
     /// non-negative.
     pub fn validate(&self) -> Result<(), OptimizerError> {
         let kind = OptimizerKind::RmsProp;
-        ensure(kind, self.lr >= 0.0, || format!("lr = {} < 0", self.lr))?;
-        ensure(kind, self.eps >= 0.0, || format!("eps = {} < 0", self.eps))?;
-        ensure(kind, self.momentum >= 0.0, || {
-            format!("momentum = {} < 0", self.momentum)
-        })?;
-        ensure(kind, self.weight_decay >= 0.0, || {
-            format!("weight_decay = {} < 0", self.weight_decay)
-        })?;
-        ensure(kind, self.alpha >= 0.0, || {
-            format!("alpha = {} < 0", self.alpha)
-        })
+        non_negative(kind, "lr", self.lr)?;
+        non_negative(kind, "eps", self.eps)?;
+        non_negative(kind, "momentum", self.momentum)?;
+        non_negative(kind, "weight_decay", self.weight_decay)?;
+        non_negative(kind, "alpha", self.alpha)
     }
 
     /// The buffers this configuration keeps, in slot order, under their
@@ -196,7 +190,7 @@ impl Optimizer for RmsProp {
                 value.shape(),
                 &zeros[..buffer_count],
             );
-            slot.step += 1;
+            slot.step = increment(slot.step, "step");
             match (&mut slot.buffers[..], config.momentum > 0.0) {
                 ([square_avg], _) => elementwise!(
                     &mut value,

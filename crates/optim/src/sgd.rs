@@ -5,7 +5,10 @@ use descent_autograd::Parameter;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OptimizerError;
-use crate::optimizer::{elementwise, ensure, state_methods, Optimizer, OptimizerKind, SlotTable};
+use crate::optimizer::{
+    elementwise, ensure, increment, non_negative, state_methods, Optimizer, OptimizerKind,
+    SlotTable,
+};
 
 const BUFFERS: [&str; 1] = ["momentum_buffer"];
 
@@ -42,16 +45,12 @@ impl SgdConfig {
     /// and zero dampening.
     pub fn validate(&self) -> Result<(), OptimizerError> {
         let kind = OptimizerKind::Sgd;
-        ensure(kind, self.lr >= 0.0, || format!("lr = {} < 0", self.lr))?;
-        ensure(kind, self.momentum >= 0.0, || {
-            format!("momentum = {} < 0", self.momentum)
-        })?;
+        non_negative(kind, "lr", self.lr)?;
+        non_negative(kind, "momentum", self.momentum)?;
         ensure(kind, self.dampening.is_finite(), || {
             format!("dampening = {} is not finite", self.dampening)
         })?;
-        ensure(kind, self.weight_decay >= 0.0, || {
-            format!("weight_decay = {} < 0", self.weight_decay)
-        })?;
+        non_negative(kind, "weight_decay", self.weight_decay)?;
         ensure(
             kind,
             !self.nesterov || (self.momentum > 0.0 && self.dampening == 0.0),
@@ -190,7 +189,7 @@ impl Optimizer for Sgd {
                 .slots
                 .slot(OptimizerKind::Sgd, name, value.shape(), &[0.0]);
             let first = slot.step == 0;
-            slot.step += 1;
+            slot.step = increment(slot.step, "step");
             let buffer = &mut slot.buffers[0];
             elementwise!(
                 &mut value,

@@ -378,10 +378,10 @@ unsafe fn micro_kernel<
                     )
                 }
             };
-            // `max` returns its second operand when either is NaN: zero, as
-            // `f32::max(NaN, 0.0)` in the unfused ReLU.
+            // `max` returns its second operand when either is NaN, so zero
+            // goes first: a NaN sum stays NaN, as PyTorch's ReLU keeps it.
             let value = if update.relu {
-                _mm512_max_ps(value, _mm512_setzero_ps())
+                _mm512_max_ps(_mm512_setzero_ps(), value)
             } else {
                 value
             };

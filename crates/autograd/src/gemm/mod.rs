@@ -266,7 +266,7 @@ fn gemm_single(
             None => c.mapv_inplace(|v| if beta == 0.0 { 0.0 } else { beta * v }),
         }
         if relu {
-            c.mapv_inplace(|v| v.max(0.0));
+            c.mapv_inplace(crate::ops::activation::relu);
         }
         return;
     }
@@ -332,7 +332,7 @@ fn gemm_single(
         );
     }
     if relu {
-        c.mapv_inplace(|v| v.max(0.0));
+        c.mapv_inplace(crate::ops::activation::relu);
     }
 }
 
@@ -638,7 +638,7 @@ mod tests {
             &bias.view(),
             &mut expected.view_mut(),
         );
-        expected.mapv_inplace(|v| v.max(0.0));
+        expected.mapv_inplace(crate::ops::activation::relu);
         assert!(expected.iter().any(|&v| v == 0.0) && expected.iter().any(|&v| v > 0.0));
         assert!(one[1]
             .iter()

@@ -9,9 +9,10 @@ use crate::tape::Node;
 use crate::{Tensor, Var};
 
 impl<'t> Var<'t> {
-    /// `max(x, 0)`.
+    /// `max(x, 0)`, keeping NaN as PyTorch does (`f32::max` would turn it
+    /// into 0 and hide a diverged run).
     pub fn relu(self) -> Var<'t> {
-        self.map(Op::Relu(self.id), |x| x.max(0.0))
+        self.map(Op::Relu(self.id), relu)
     }
 
     /// `x` where positive, `negative_slope · x` elsewhere.
@@ -44,6 +45,17 @@ impl<'t> Var<'t> {
     }
 }
 
+/// `max(x, 0)` for one element; NaN stays NaN. A compare and a select, which
+/// vectorises as `f32::max` does.
+#[inline(always)]
+pub(crate) fn relu(x: f32) -> f32 {
+    if x <= 0.0 {
+        0.0
+    } else {
+        x
+    }
+}
+
 /// The logistic function, written so that neither branch can overflow.
 fn sigmoid(x: f32) -> f32 {
     if x >= 0.0 {
@@ -54,7 +66,8 @@ fn sigmoid(x: f32) -> f32 {
     }
 }
 
-// relu'(x) = 1 where the output is positive, else 0.
+// relu'(x) = 0 where the output is at most 0, else 1: as PyTorch's
+// `threshold_backward`, a NaN output passes the gradient on.
 pub(crate) fn relu_backward(
     nodes: &[Node],
     sink: &mut GradientSink<'_>,
@@ -68,7 +81,7 @@ pub(crate) fn relu_backward(
         g,
         x,
         output,
-        |g, _, y| if y > 0.0 { g } else { 0.0 },
+        |g, _, y| if y <= 0.0 { 0.0 } else { g },
     );
 }
 

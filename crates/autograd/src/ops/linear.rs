@@ -124,7 +124,8 @@ pub(crate) fn linear_backward(
     }
 }
 
-// For y = max(0, z) with z = x·Wᵀ + b: dz = dy where y > 0 (else 0), then as
+// For y = max(0, z) with z = x·Wᵀ + b: dz = 0 where y ≤ 0 (else dy, NaN
+// included, as for `relu`), then as
 // for `linear`. The masked gradient takes a buffer from the pool for the
 // duration of the products.
 pub(crate) fn linear_relu_backward(
@@ -138,10 +139,10 @@ pub(crate) fn linear_relu_backward(
 ) {
     let mut masked = sink.pool.take_uninit(g.shape());
     zip_map_into(&mut masked, &g.view(), &output.view(), |g, y| {
-        if y > 0.0 {
-            g
-        } else {
+        if y <= 0.0 {
             0.0
+        } else {
+            g
         }
     });
     linear_backward(nodes, sink, &masked, input, weight, bias);

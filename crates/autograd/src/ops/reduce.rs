@@ -117,7 +117,8 @@ impl<'t> Var<'t> {
     }
 
     /// The maximum along `axis`, keeping it with size 1 if `keepdims`. The
-    /// gradient goes to the first maximal element of each lane.
+    /// gradient goes to the first maximal element of each lane. A lane with a
+    /// NaN has the maximum NaN (its first NaN wins), as in PyTorch.
     ///
     /// # Panics
     /// If `axis` is out of range or has length 0.
@@ -139,9 +140,12 @@ impl<'t> Var<'t> {
             for (o, lane) in out.iter_mut().zip(x.lanes(Axis(axis))) {
                 let (mut best, mut best_value) = (0, f32::NEG_INFINITY);
                 for (i, &v) in lane.iter().enumerate() {
-                    if v > best_value || (i == 0) {
+                    if v > best_value || (i == 0) || v.is_nan() {
                         best = i;
                         best_value = v;
+                        if v.is_nan() {
+                            break;
+                        }
                     }
                 }
                 *o = best_value;

@@ -4,7 +4,7 @@ use std::f64::consts::PI;
 
 use serde::{Deserialize, Serialize};
 
-use super::{EpochRule, Progress};
+use super::{count_in_range, non_negative_rate, EpochRule, Progress};
 use crate::error::ScheduleError;
 
 /// Cosine annealing (Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent
@@ -32,7 +32,7 @@ use crate::error::ScheduleError;
 pub struct CosineAnnealingLr {
     /// Epochs from η₀ down to η_min; at least 1.
     pub t_max: usize,
-    /// The lowest learning rate η_min (default `0`).
+    /// The lowest learning rate η_min, finite and at least 0 (default `0`).
     pub eta_min: f64,
 }
 
@@ -84,6 +84,11 @@ impl EpochRule for CosineAnnealingLr {
                 message: "t_max must be at least 1".to_owned(),
             });
         }
-        Ok(())
+        count_in_range(self.name(), "t_max", self.t_max as u128)?;
+        non_negative_rate(self.name(), "eta_min", self.eta_min)
+    }
+
+    fn name(&self) -> &'static str {
+        "CosineAnnealingLR"
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{EpochRule, Progress};
+use super::{non_negative_rate, EpochRule, Progress};
 use crate::error::ScheduleError;
 
 /// Decays the learning rate by `gamma` every epoch, like
@@ -13,7 +13,8 @@ use crate::error::ScheduleError;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExponentialLr {
-    /// Multiplicative factor γ per epoch (no default in PyTorch).
+    /// Multiplicative factor γ per epoch, finite and at least 0 (no default
+    /// in PyTorch).
     pub gamma: f64,
 }
 
@@ -38,6 +39,10 @@ impl EpochRule for ExponentialLr {
     }
 
     fn validate(&self) -> Result<(), ScheduleError> {
-        Ok(())
+        non_negative_rate(self.name(), "gamma", self.gamma)
+    }
+
+    fn name(&self) -> &'static str {
+        "ExponentialLR"
     }
 }

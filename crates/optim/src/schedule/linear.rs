@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{EpochRule, Progress};
+use super::{count_in_range, EpochRule, Progress};
 use crate::error::ScheduleError;
 
 /// Multiplies the base learning rate by a factor going linearly from
@@ -111,6 +111,10 @@ impl EpochRule for LinearLr {
         if self.total_iters == 0 {
             return invalid("total_iters must be at least 1".to_owned());
         }
-        Ok(())
+        count_in_range(self.name(), "total_iters", self.total_iters as u128)
+    }
+
+    fn name(&self) -> &'static str {
+        "LinearLR"
     }
 }

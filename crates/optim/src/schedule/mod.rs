@@ -28,7 +28,7 @@ pub use step::StepLr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ScheduleError;
-use crate::optimizer::Optimizer;
+use crate::optimizer::{increment, Optimizer, MAX_COUNT};
 
 /// How far a schedule has run: what PyTorch keeps in `base_lrs`, `last_epoch`
 /// and `_step_count`.
@@ -42,6 +42,60 @@ pub(crate) struct Progress {
     pub(crate) step_count: u64,
 }
 
+impl Progress {
+    /// Checks a saved progress: a finite, non-negative base rate and counts
+    /// a run can reach (see [`MAX_COUNT`]).
+    fn validate(&self, schedule: &'static str) -> Result<(), ScheduleError> {
+        non_negative_rate(schedule, "base_lr", self.base_lr)?;
+        if !(-1..=MAX_COUNT as i64).contains(&self.last_epoch) {
+            return Err(invalid(
+                schedule,
+                format!("last_epoch = {} is not in [-1, 2^53]", self.last_epoch),
+            ));
+        }
+        count_in_range(schedule, "step_count", self.step_count as u128)
+    }
+}
+
+/// `Ok` if `value` is a finite number of at least 0 (a rate or a factor),
+/// else an error naming `setting`.
+pub(crate) fn non_negative_rate(
+    schedule: &'static str,
+    setting: &str,
+    value: f64,
+) -> Result<(), ScheduleError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            schedule,
+            format!("{setting} = {value:?} is not a finite number ≥ 0"),
+        ))
+    }
+}
+
+/// `Ok` if a count (epochs, steps, a milestone) is at most [`MAX_COUNT`],
+/// which keeps its arithmetic (as `i64`, `f64`, `+ 1`) exact and far from
+/// overflowing; else an error naming `setting`.
+pub(crate) fn count_in_range(
+    schedule: &'static str,
+    setting: &str,
+    count: u128,
+) -> Result<(), ScheduleError> {
+    if count <= MAX_COUNT as u128 {
+        Ok(())
+    } else {
+        Err(invalid(
+            schedule,
+            format!("{setting} = {count} is beyond any run's length (2^53)"),
+        ))
+    }
+}
+
+pub(crate) fn invalid(schedule: &'static str, message: String) -> ScheduleError {
+    ScheduleError::InvalidSetting { schedule, message }
+}
+
 /// One schedule's rule, in PyTorch's two forms.
 pub(crate) trait EpochRule {
     /// PyTorch's `get_lr`: the learning rate for epoch `progress.last_epoch`,
@@ -53,8 +107,12 @@ pub(crate) trait EpochRule {
     /// `progress.last_epoch` from the base learning rate alone.
     fn closed_form_lr(&self, progress: &Progress) -> f64;
 
-    /// Rejects settings PyTorch rejects or that would divide by zero.
+    /// Rejects settings PyTorch rejects, that would divide by zero, or that
+    /// would make a learning rate negative or not finite.
     fn validate(&self) -> Result<(), ScheduleError>;
+
+    /// The name PyTorch gives the schedule (`StepLR`, ...), for errors.
+    fn name(&self) -> &'static str;
 }
 
 /// One epoch-counting schedule.
@@ -136,11 +194,20 @@ impl Run {
     }
 
     fn advance(&mut self, current_lr: f64, initial: bool) -> f64 {
-        self.progress.step_count += 1;
-        self.progress.last_epoch += 1;
+        self.progress.step_count = increment(self.progress.step_count, "schedule step");
+        self.progress.last_epoch = self
+            .progress
+            .last_epoch
+            .checked_add(1)
+            .expect("a validated schedule's epoch is far below i64::MAX");
         self.schedule
             .rule()
             .next_lr(&self.progress, current_lr, initial)
+    }
+
+    fn validate(&self) -> Result<(), ScheduleError> {
+        self.schedule.validate()?;
+        self.progress.validate(self.schedule.rule().name())
     }
 
     /// PyTorch's `_update_lr(epoch)`: jump to `epoch` by the closed form.
@@ -277,12 +344,7 @@ impl LrScheduler {
                 ),
             ));
         }
-        if milestones.windows(2).any(|pair| pair[0] > pair[1]) {
-            return Err(composition_error(
-                "SequentialLR",
-                format!("milestones {milestones:?} are not in non-decreasing order"),
-            ));
-        }
+        check_milestones(&milestones)?;
         for schedule in &schedules {
             schedule.validate()?;
         }
@@ -316,11 +378,96 @@ impl LrScheduler {
         })
     }
 
+    /// Checks a scheduler read from a checkpoint by the rules its
+    /// constructors apply: every schedule's settings, a non-empty plan, one
+    /// milestone fewer than schedules in order, finite non-negative rates and
+    /// counts a run can reach.
+    ///
+    /// # Errors
+    /// A [`ScheduleError`] naming the schedule and the field.
+    pub fn validate(&self) -> Result<(), ScheduleError> {
+        match &self.plan {
+            Plan::Single(run) => run.validate()?,
+            Plan::Chained(runs) => {
+                if runs.is_empty() {
+                    return Err(composition_error(
+                        "ChainedScheduler",
+                        "needs at least one schedule".to_owned(),
+                    ));
+                }
+                runs.iter().try_for_each(Run::validate)?;
+            }
+            Plan::Sequential {
+                runs,
+                milestones,
+                last_epoch,
+            } => {
+                if runs.is_empty() || milestones.len() + 1 != runs.len() {
+                    return Err(composition_error(
+                        "SequentialLR",
+                        format!(
+                            "needs one milestone fewer than schedules, and at least one \
+                             schedule: got {} schedules and {} milestones",
+                            runs.len(),
+                            milestones.len()
+                        ),
+                    ));
+                }
+                check_milestones(milestones)?;
+                if !(0..=MAX_COUNT as i64).contains(last_epoch) {
+                    return Err(composition_error(
+                        "SequentialLR",
+                        format!("last_epoch = {last_epoch} is not in [0, 2^53]"),
+                    ));
+                }
+                runs.iter().try_for_each(Run::validate)?;
+            }
+        }
+        non_negative_rate("LrScheduler", "last_lr", self.last_lr)
+    }
+
     /// Advances one epoch: computes the next learning rate from the one set on
     /// `optimizer`, sets it, and returns it.
+    ///
+    /// # Panics
+    /// If the next rate is negative or not finite; see
+    /// [`LrScheduler::try_step`], which returns that as an error.
     pub fn step(&mut self, optimizer: &mut dyn Optimizer) -> f64 {
-        let current_lr = optimizer.learning_rate();
-        let lr = match &mut self.plan {
+        self.try_step(optimizer)
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// [`LrScheduler::step`], returning an error instead of setting a rate
+    /// that is negative or not finite; the scheduler and the optimizer are
+    /// then left unchanged.
+    ///
+    /// A valid schedule stepped from the rate it set itself never gets there,
+    /// but one whose rate grows (a γ above 1) reaches infinity eventually, and
+    /// a checkpoint whose optimizer rate disagrees with its schedule's epoch
+    /// can send a cosine below zero.
+    ///
+    /// # Errors
+    /// [`ScheduleError::InvalidSetting`] naming the rate and the epoch.
+    pub fn try_step(&mut self, optimizer: &mut dyn Optimizer) -> Result<f64, ScheduleError> {
+        let mut next = self.plan.clone();
+        let lr = Self::next_lr(&mut next, optimizer.learning_rate());
+        if !(lr.is_finite() && lr >= 0.0) {
+            return Err(composition_error(
+                "LrScheduler",
+                format!(
+                    "the next learning rate would be {lr} (from {}), which no optimizer accepts",
+                    optimizer.learning_rate()
+                ),
+            ));
+        }
+        self.plan = next;
+        optimizer.set_learning_rate(lr);
+        self.last_lr = lr;
+        Ok(lr)
+    }
+
+    fn next_lr(plan: &mut Plan, current_lr: f64) -> f64 {
+        match plan {
             Plan::Single(run) => run.step(current_lr),
             Plan::Chained(runs) => runs.iter_mut().fold(current_lr, |lr, run| run.step(lr)),
             Plan::Sequential {
@@ -328,7 +475,9 @@ impl LrScheduler {
                 milestones,
                 last_epoch,
             } => {
-                *last_epoch += 1;
+                *last_epoch = last_epoch
+                    .checked_add(1)
+                    .expect("a validated schedule's epoch is far below i64::MAX");
                 let epoch = *last_epoch;
                 let active = milestones.partition_point(|&milestone| milestone as i64 <= epoch);
                 if active > 0 && milestones[active - 1] as i64 == epoch {
@@ -337,10 +486,7 @@ impl LrScheduler {
                     runs[active].step(current_lr)
                 }
             }
-        };
-        optimizer.set_learning_rate(lr);
-        self.last_lr = lr;
-        lr
+        }
     }
 
     /// The learning rate set by the last step (or by construction).
@@ -350,5 +496,19 @@ impl LrScheduler {
 }
 
 fn composition_error(schedule: &'static str, message: String) -> ScheduleError {
-    ScheduleError::InvalidSetting { schedule, message }
+    invalid(schedule, message)
+}
+
+/// SequentialLR's milestones: in non-decreasing order, each a count a run
+/// can reach.
+fn check_milestones(milestones: &[usize]) -> Result<(), ScheduleError> {
+    if milestones.windows(2).any(|pair| pair[0] > pair[1]) {
+        return Err(composition_error(
+            "SequentialLR",
+            format!("milestones {milestones:?} are not in non-decreasing order"),
+        ));
+    }
+    milestones
+        .iter()
+        .try_for_each(|&milestone| count_in_range("SequentialLR", "milestone", milestone as u128))
 }

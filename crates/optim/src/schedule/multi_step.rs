@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{EpochRule, Progress};
+use super::{count_in_range, non_negative_rate, EpochRule, Progress};
 use crate::error::ScheduleError;
 
 /// Decays the learning rate by `gamma` at each milestone epoch, like
@@ -18,7 +18,7 @@ use crate::error::ScheduleError;
 pub struct MultiStepLr {
     /// Epochs at which to decay; order does not matter.
     pub milestones: Vec<usize>,
-    /// Multiplicative factor γ (default `0.1`).
+    /// Multiplicative factor γ, finite and at least 0 (default `0.1`).
     pub gamma: f64,
 }
 
@@ -62,6 +62,13 @@ impl EpochRule for MultiStepLr {
     }
 
     fn validate(&self) -> Result<(), ScheduleError> {
-        Ok(())
+        for &milestone in &self.milestones {
+            count_in_range(self.name(), "milestone", milestone as u128)?;
+        }
+        non_negative_rate(self.name(), "gamma", self.gamma)
+    }
+
+    fn name(&self) -> &'static str {
+        "MultiStepLR"
     }
 }

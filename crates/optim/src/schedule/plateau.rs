@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{count_in_range, invalid, non_negative_rate};
 use crate::error::ScheduleError;
-use crate::optimizer::Optimizer;
+use crate::optimizer::{increment, Optimizer};
 
 /// Whether the monitored metric should go down (a loss) or up (an accuracy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -140,13 +141,43 @@ impl ReduceLrOnPlateau {
         self
     }
 
-    /// Checks the settings: PyTorch requires `factor < 1`.
+    /// Checks the settings and the state: PyTorch requires `factor < 1`;
+    /// the factor, `min_lr` and `eps` must also be finite and at least 0
+    /// (a negative factor would make the rate negative), the threshold
+    /// finite, the best metric not NaN, and every count one a run can
+    /// reach. [`ReduceLrOnPlateau::step`] checks it, and so does a
+    /// checkpoint when it is read.
+    ///
+    /// # Errors
+    /// [`ScheduleError::InvalidSetting`] naming the field.
     pub fn validate(&self) -> Result<(), ScheduleError> {
+        const NAME: &str = "ReduceLROnPlateau";
         if self.factor >= 1.0 || self.factor.is_nan() {
-            return Err(ScheduleError::InvalidSetting {
-                schedule: "ReduceLROnPlateau",
-                message: format!("factor = {} must be below 1", self.factor),
-            });
+            return Err(invalid(
+                NAME,
+                format!("factor = {} must be below 1", self.factor),
+            ));
+        }
+        non_negative_rate(NAME, "factor", self.factor)?;
+        non_negative_rate(NAME, "min_lr", self.min_lr)?;
+        non_negative_rate(NAME, "eps", self.eps)?;
+        if !self.threshold.is_finite() {
+            return Err(invalid(
+                NAME,
+                format!("threshold = {} is not finite", self.threshold),
+            ));
+        }
+        if self.best.is_nan() {
+            return Err(invalid(NAME, "best = NaN".to_owned()));
+        }
+        for (setting, count) in [
+            ("patience", self.patience),
+            ("cooldown", self.cooldown),
+            ("num_bad_epochs", self.num_bad_epochs),
+            ("cooldown_counter", self.cooldown_counter),
+            ("last_epoch", self.last_epoch),
+        ] {
+            count_in_range(NAME, setting, count as u128)?;
         }
         Ok(())
     }
@@ -170,12 +201,12 @@ impl ReduceLrOnPlateau {
         if let Err(error) = self.validate() {
             panic!("{error}");
         }
-        self.last_epoch += 1;
+        self.last_epoch = increment(self.last_epoch, "plateau epoch");
         if self.is_better(metric) {
             self.best = metric;
             self.num_bad_epochs = 0;
         } else {
-            self.num_bad_epochs += 1;
+            self.num_bad_epochs = increment(self.num_bad_epochs, "bad epoch");
         }
         if self.cooldown_counter > 0 {
             self.cooldown_counter -= 1;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{EpochRule, Progress};
+use super::{count_in_range, non_negative_rate, EpochRule, Progress};
 use crate::error::ScheduleError;
 
 /// Decays the learning rate by `gamma` once every `step_size` epochs, like
@@ -19,7 +19,7 @@ use crate::error::ScheduleError;
 pub struct StepLr {
     /// Epochs between decays; at least 1.
     pub step_size: usize,
-    /// Multiplicative factor γ (default `0.1`).
+    /// Multiplicative factor γ, finite and at least 0 (default `0.1`).
     pub gamma: f64,
 }
 
@@ -61,6 +61,11 @@ impl EpochRule for StepLr {
                 message: "step_size must be at least 1".to_owned(),
             });
         }
-        Ok(())
+        count_in_range(self.name(), "step_size", self.step_size as u128)?;
+        non_negative_rate(self.name(), "gamma", self.gamma)
+    }
+
+    fn name(&self) -> &'static str {
+        "StepLR"
     }
 }
