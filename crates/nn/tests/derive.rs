@@ -394,3 +394,28 @@ fn fields_the_derive_cannot_classify_are_compile_errors() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/derive_fail/*.rs");
 }
+
+/// A renamed or re-exported dependency is named with `#[module(crate = …)]`.
+mod renamed {
+    pub use descent_nn as network;
+}
+
+#[derive(Module)]
+#[module(crate = renamed::network)]
+struct NamedCrate {
+    layer: Linear,
+}
+
+impl NamedCrate {
+    fn forward<'t>(&self, x: Var<'t>) -> Var<'t> {
+        self.layer.forward(x)
+    }
+}
+
+#[test]
+fn the_crate_path_can_be_given() {
+    let model = NamedCrate {
+        layer: Linear::zeros(2, 2),
+    };
+    assert_eq!(model.parameters().len(), 2);
+}
