@@ -12,7 +12,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use descent::data::{DataLoader, Dataset};
+use descent::data::{DataLoader, Dataset, Targets};
 use descent::nn::Module;
 use descent::optim::{Adam, Optimizer, Sgd};
 use descent::training::{mlp, train_step, Workspace};
@@ -56,6 +56,13 @@ fn synthetic(samples: usize, features: usize) -> Dataset {
 }
 
 /// What a run of steady training steps allocated.
+/// The same features with three real-valued targets per sample.
+fn synthetic_regression(samples: usize, features: usize) -> Dataset {
+    let (features, _) = synthetic(samples, features).into_parts();
+    let values = Array2::from_shape_fn((samples, 3), |(i, j)| ((i + j) % 7) as f32 - 3.0);
+    Dataset::from_arrays(features, Targets::values(values).unwrap()).unwrap()
+}
+
 #[derive(Debug, PartialEq)]
 struct Counts {
     /// Allocations in each of the measured steps.
@@ -70,6 +77,7 @@ fn count_steps(
     batch_size: usize,
     optimizer: &mut (impl Optimizer + Send),
     threads: usize,
+    regression: bool,
 ) -> Counts {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -80,9 +88,13 @@ fn count_steps(
     // until every worker has run something.
     pool.broadcast(|_| ());
     pool.install(|| {
-        let data = synthetic(512, 784);
+        let data = if regression {
+            synthetic_regression(512, 784)
+        } else {
+            synthetic(512, 784)
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let model = mlp(784, hidden, 10, &mut rng);
+        let model = mlp(784, hidden, data.output_size(), &mut rng);
         let parameters = model.parameters();
         let mut loader = DataLoader::new(data.len(), batch_size, 0).with_drop_last(true);
         let mut workspace = Workspace::default();
@@ -120,10 +132,16 @@ fn steady_training_steps_allocate_nothing_they_could_reuse() {
 }
 
 fn a_stochastic_step_allocates_nothing_once_warm() {
-    for threads in [1, 2] {
-        let counts = count_steps(&[128], 1, &mut Adam::new(1e-3), threads);
-        assert_eq!(counts.per_step, vec![0; 10], "{threads} thread(s)");
-        assert_eq!(counts.retained_bytes, 0);
+    for regression in [false, true] {
+        for threads in [1, 2] {
+            let counts = count_steps(&[128], 1, &mut Adam::new(1e-3), threads, regression);
+            assert_eq!(
+                counts.per_step,
+                vec![0; 10],
+                "{threads} thread(s), regression {regression}"
+            );
+            assert_eq!(counts.retained_bytes, 0);
+        }
     }
 }
 
@@ -134,9 +152,9 @@ fn mini_batch_steps_allocate_only_the_matrix_kernels_packing_buffers() {
     // 10-wide output layer's products, or all of them on other CPUs),
     // allocates at most two blocks per call, freed before it returns, and a
     // large product runs as two calls (one per half of the output).
-    let w1 = count_steps(&[128], 64, &mut Adam::new(1e-3), 1);
+    let w1 = count_steps(&[128], 64, &mut Adam::new(1e-3), 1, false);
     let mut momentum = Sgd::new(0.01).momentum(0.9);
-    let w2 = count_steps(&[512, 512], 256, &mut momentum, 1);
+    let w2 = count_steps(&[512, 512], 256, &mut momentum, 1, false);
     for (counts, products) in [(&w1, 5), (&w2, 8)] {
         let first = counts.per_step[0];
         assert!(counts.per_step.iter().all(|&n| n == first), "{counts:?}");

@@ -266,9 +266,11 @@ struct ColumnCells {
     index: usize,
     name: String,
     parse: Parse,
-    /// Numbers, or the provisional category ids of text (in order of first
-    /// appearance), which [`Categories::sorted`] renumbers at the end.
+    /// The numbers of a numeric column.
     cells: Vec<f32>,
+    /// The provisional category ids of a text column (in order of first
+    /// appearance), which [`Categories::sorted`] renumbers at the end.
+    ids: Vec<u32>,
     categories: Categories,
 }
 
@@ -284,7 +286,9 @@ impl Categories {
         if let Some(&id) = self.ids.get(text) {
             return id;
         }
-        let id = self.names.len() as u32;
+        // A file would need over 4 billion distinct texts in one column (and
+        // far more memory than that) to overflow this.
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
         self.ids.insert(text.to_owned(), id);
         self.names.push(text.to_owned());
         id
@@ -381,6 +385,7 @@ impl<'a> Reading<'a> {
                 name: header[index].clone(),
                 parse,
                 cells: Vec::new(),
+                ids: Vec::new(),
                 categories: Categories::default(),
             })
             .collect();
@@ -435,11 +440,13 @@ impl<'a> Reading<'a> {
                 continue;
             }
             for (column, cell) in columns.iter_mut().zip(texts.drain(..)) {
-                let value = match cell {
-                    PendingCell::Number(x) => x,
-                    PendingCell::Text(text) => column.categories.id(&text) as f32,
-                };
-                column.cells.push(value);
+                match cell {
+                    PendingCell::Number(x) => column.cells.push(x),
+                    PendingCell::Text(text) => {
+                        let id = column.categories.id(&text);
+                        column.ids.push(id);
+                    }
+                }
             }
         }
         if rows_read == 0 {
@@ -463,13 +470,15 @@ impl<'a> Reading<'a> {
         text_of: &dyn Fn(usize) -> Option<TextEncoding>,
         dropped_lines: Vec<u64>,
     ) -> Result<CsvData, DataError> {
-        let rows = target_columns.first().map_or(0, |c| c.cells.len());
+        let rows = target_columns
+            .first()
+            .map_or(0, |c| c.cells.len().max(c.ids.len()));
         let mut targets_described = Vec::new();
         let targets = match self.options.targets {
             TargetColumns::Classes(_) => {
                 let column = &target_columns[0];
                 let (names, rank) = column.categories.sorted();
-                let labels = column.cells.iter().map(|&id| rank[id as usize]).collect();
+                let labels = column.ids.iter().map(|&id| rank[id as usize]).collect();
                 targets_described.push(CsvColumn {
                     name: column.name.clone(),
                     encoding: ColumnEncoding::ClassIndex(names.clone()),
@@ -532,18 +541,17 @@ impl<'a> Reading<'a> {
             for ((column, described), rank) in
                 feature_columns.iter().zip(&features_described).zip(&ranks)
             {
-                let cell = column.cells[r];
                 match &described.encoding {
                     ColumnEncoding::Number => {
-                        row[j] = cell;
+                        row[j] = column.cells[r];
                         j += 1;
                     }
                     ColumnEncoding::ClassIndex(_) => {
-                        row[j] = rank[cell as usize] as f32;
+                        row[j] = rank[column.ids[r] as usize] as f32;
                         j += 1;
                     }
                     ColumnEncoding::OneHot(categories) => {
-                        row[j + rank[cell as usize]] = 1.0;
+                        row[j + rank[column.ids[r] as usize]] = 1.0;
                         j += categories.len();
                     }
                 }

@@ -1,10 +1,20 @@
-//! Reading MNIST-format (IDX) data and batching it for gradient descent.
+//! Datasets for supervised learning, from arrays, IDX (MNIST-format) files
+//! or CSV files, and batching them for gradient descent.
 //!
+//! - [`Dataset`]: features `[n, ...]` as a contiguous `(n, input_size)`
+//!   matrix, and [`Targets`]: class indices (with names when they came from
+//!   text) or real values `[n, k]`. [`Dataset::from_arrays`] builds one from
+//!   ndarray arrays, [`Dataset::from_idx_files`] and [`Mnist::load`] from IDX
+//!   files (bytes kept, converted per batch), [`CsvOptions`] from a CSV file;
 //! - [`read_idx`] / [`write_idx`]: the IDX file format, raw or gzipped, with
 //!   an error (never a panic) for every malformed file;
-//! - [`Dataset`]: images as a contiguous `(n, rows * cols)` matrix of `f32`
-//!   in `[0, 1]` plus labels; [`Mnist::load`] reads the four standard files
-//!   of MNIST or Fashion-MNIST from a directory;
+//! - [`CsvOptions`]: columns by name, text columns encoded, missing values
+//!   refused or dropped, every malformed file an error naming file, line and
+//!   column;
+//! - [`Dataset::split`]: seeded train/validation/test splits, stratified by
+//!   class; [`Dataset::take`], [`Dataset::skip`], [`Dataset::subset`];
+//! - [`StandardScaler`]: per-column standardisation fitted on training data,
+//!   with the inverse for predictions;
 //! - [`DataLoader`]: seeded, per-epoch shuffled batches filled into a
 //!   reusable [`Batch`] without allocating, with a serialisable
 //!   [`LoaderState`] that resumes exactly, even mid-epoch.
