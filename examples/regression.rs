@@ -22,6 +22,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use descent::checkpoint::Checkpoint;
 use descent::data::{CsvOptions, DataLoader, Dataset, Missing, StandardScaler, TextEncoding};
 use descent::metrics_log::{Curve, CurvesPanel, MetricsLog};
 use descent::nn::metrics::{mean_absolute_error, mean_squared_error, r2_score};
@@ -80,6 +81,10 @@ struct Args {
     /// Where metrics.csv and curves.svg go.
     #[arg(long, default_value = "runs/regression")]
     out: PathBuf,
+    /// Save the trained model with its scaler as a checkpoint, which
+    /// `descent::load_model` rebuilds in another program with no model code.
+    #[arg(long)]
+    save: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -263,6 +268,15 @@ fn run(args: &Args) -> Result<(), String> {
         ],
     )?;
     println!("wrote {} and {}", csv_path.display(), svg_path.display());
+    if let Some(path) = &args.save {
+        // The scaler goes with the weights, so that a program loading the
+        // model scales its inputs (and a regressor's outputs) exactly as here.
+        Checkpoint::capture_module(&model)
+            .with_scaler(scaler.clone())
+            .save(path)
+            .map_err(|e| e.to_string())?;
+        println!("saved the model and its scaler to {}", path.display());
+    }
     Ok(())
 }
 

@@ -9,8 +9,9 @@ use std::process::Command;
 use descent::autograd::{Tape, Tensor, Var};
 use descent::checkpoint::{
     save_model_safetensors, save_weights_safetensors, Checkpoint, CheckpointError, LoadMode,
-    ModelSpec, ScalerSpec,
+    ModelSpec,
 };
+use descent::data::StandardScaler;
 use descent::load_model;
 use descent::nn::{
     loss, BatchNorm1d, Dropout, LayerSpec, LeakyReLU, Linear, Module, ModuleSpec, NamedLayerSpec,
@@ -229,11 +230,13 @@ fn tabular_mlp() -> Sequential {
         .add_named_layer("out", Linear::new(12, 1, &mut rng))
 }
 
-fn tabular_scaler() -> ScalerSpec {
-    ScalerSpec {
-        mean: vec![0.5, -1.0, 0.0, 3.0, 0.25, 10.0],
-        std: vec![2.0, 0.5, 1.0, 0.0, 4.0, 3.0],
-    }
+fn tabular_scaler() -> StandardScaler {
+    StandardScaler::from_statistics(
+        vec![0.5, -1.0, 0.0, 3.0, 0.25, 10.0],
+        vec![2.0, 0.5, 1.0, 1.0, 4.0, 3.0],
+        Some((vec![150.0], vec![75.0])),
+    )
+    .unwrap()
 }
 
 fn raw_tabular_inputs() -> Array2<f32> {
@@ -255,7 +258,7 @@ fn load_model_rebuilds_the_mnist_mlp_and_a_tabular_mlp_in_another_process() {
 
     let tabular = tabular_mlp();
     let mut scaled = raw_tabular_inputs();
-    tabular_scaler().transform(scaled.view_mut());
+    tabular_scaler().transform_features(scaled.view_mut());
     train_a_little(&tabular, &scaled, 1);
     Checkpoint::capture_module(&tabular)
         .with_scaler(tabular_scaler())
@@ -297,10 +300,12 @@ fn load_model_child() {
     for file in ["tabular.ckpt", "tabular.safetensors"] {
         let loaded = load_model(dir.join(file)).unwrap();
         let mut data = raw_tabular_inputs();
+        // Features and targets' statistics, exactly as saved.
+        assert_eq!(loaded.scaler(), Some(&tabular_scaler()), "{file}");
         loaded
             .scaler()
             .expect("the scaler was saved")
-            .transform(data.view_mut());
+            .transform_features(data.view_mut());
         write_bits(
             &dir.join(format!("{file}.bin")),
             &predict(loaded.model.as_ref(), &data),
@@ -500,4 +505,26 @@ fn a_checkpoint_of_the_mlp_helper_loads_into_the_same_model_written_as_a_struct(
     descent::checkpoint::load_weights_safetensors(&weights, &fresh.parameters(), LoadMode::Strict)
         .unwrap();
     assert_eq!(predict(&fresh, &data), predict(&sequential, &data));
+}
+
+#[test]
+fn a_saved_scaler_that_would_divide_by_zero_is_refused_as_it_is_read() {
+    let json = r#"{"module":null,"scaler":{"feature_mean":[0.0],"feature_std":[0.0],"target_mean":null,"target_std":null}}"#;
+    let error = serde_json::from_str::<ModelSpec>(json)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(
+            "cannot rebuild a StandardScaler: feature_std holds 0, not a positive number"
+        ),
+        "{error}"
+    );
+    let json = r#"{"module":null,"scaler":{"feature_mean":[0.0],"feature_std":[1.0],"target_mean":[1.0],"target_std":null}}"#;
+    let error = serde_json::from_str::<ModelSpec>(json)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("only one of target_mean and target_std"),
+        "{error}"
+    );
 }

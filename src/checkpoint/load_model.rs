@@ -12,7 +12,9 @@ use super::error::{io_error, CheckpointError, ModelMismatch, ShapeMismatch};
 use super::format::MAGIC;
 use super::model::{module_tensors, LoadMode};
 use super::safetensors::{load_weights_safetensors_from_bytes, save_safetensors};
-use super::{Checkpoint, ModelSpec, ScalerSpec};
+use descent_data::StandardScaler;
+
+use super::{Checkpoint, ModelSpec};
 
 /// The key of the model description in a safetensors file's metadata, its
 /// value the [`ModelSpec`] as JSON.
@@ -29,7 +31,7 @@ pub struct LoadedModel {
 
 impl LoadedModel {
     /// The input scaling the model was trained with, if it was saved.
-    pub fn scaler(&self) -> Option<&ScalerSpec> {
+    pub fn scaler(&self) -> Option<&StandardScaler> {
         self.spec.scaler.as_ref()
     }
 }
@@ -143,7 +145,7 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<LoadedModel, CheckpointError
 pub fn save_model_safetensors(
     path: impl AsRef<Path>,
     model: &(impl Module + ?Sized),
-    scaler: Option<ScalerSpec>,
+    scaler: Option<StandardScaler>,
 ) -> Result<(), CheckpointError> {
     let spec = ModelSpec {
         module: model.describe(),

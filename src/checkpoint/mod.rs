@@ -90,7 +90,7 @@ pub use error::{CheckpointError, ModelMismatch, ShapeMismatch};
 pub use format::{FORMAT_VERSION, HEADER_LEN, MAGIC};
 pub use load_model::{load_model, save_model_safetensors, LoadedModel, SAFETENSORS_SPEC_KEY};
 pub use model::{module_tensors, LoadMode, LoadOptions, LoadReport, NamedTensor};
-pub use model_spec::{ModelSpec, ScalerSpec};
+pub use model_spec::ModelSpec;
 pub use safetensors::{
     load_weights_safetensors, load_weights_safetensors_from_bytes, save_weights_safetensors,
 };

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use descent_autograd::Parameter;
-use descent_data::{DataLoader, LoaderState};
+use descent_data::{DataLoader, LoaderState, StandardScaler};
 use descent_nn::{Generator, Module};
 use descent_optim::{
     LrScheduler, Optimizer, OptimizerState, ReduceLrOnPlateau, ScheduleError, MAX_COUNT,
@@ -16,7 +16,7 @@ use super::atomic::write_atomically;
 use super::error::{CheckpointError, ModelMismatch};
 use super::format::{self, FORMAT_VERSION};
 use super::model::{module_tensors, LoadMode, LoadOptions, LoadReport, Matching, NamedTensor};
-use super::model_spec::{ModelSpec, ScalerSpec};
+use super::model_spec::ModelSpec;
 
 /// A snapshot of a training run: model tensors by name, optimizer state,
 /// learning-rate schedule, progress counters, the data loader's position and
@@ -233,7 +233,7 @@ impl Checkpoint {
     /// Records the per-feature input scaling the model was trained with, so
     /// that a program loading it ([`load_model`](super::load_model)) scales
     /// its inputs the same way.
-    pub fn with_scaler(mut self, scaler: ScalerSpec) -> Self {
+    pub fn with_scaler(mut self, scaler: StandardScaler) -> Self {
         self.spec.scaler = Some(scaler);
         self
     }

@@ -4,7 +4,9 @@
 //! `tests/checkpoint_structure_fuzz.rs` checks that the mirror re-encodes
 //! real checkpoints byte for byte, so it cannot drift unnoticed.
 
-use descent::checkpoint::{Metadata, NamedTensor, Progress, FORMAT_VERSION, HEADER_LEN, MAGIC};
+use descent::checkpoint::{
+    Metadata, ModelSpec, NamedTensor, Progress, FORMAT_VERSION, HEADER_LEN, MAGIC,
+};
 use descent::optim::{LrSchedule, OptimizerState, PlateauMode, ThresholdMode};
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +19,7 @@ pub struct Payload {
     pub schedule: Option<RawSchedule>,
     pub progress: Progress,
     pub loader: Option<RawLoader>,
+    pub spec: ModelSpec,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -441,10 +441,12 @@ pub enum DataError {
         column: usize,
     },
 
-    /// Named tensors do not describe a [`StandardScaler`](crate::StandardScaler).
-    #[error("cannot rebuild a StandardScaler from the tensors under `{prefix}`: {reason}")]
+    /// Statistics (given, deserialised, or named tensors) do not describe a
+    /// [`StandardScaler`](crate::StandardScaler).
+    #[error("cannot rebuild a StandardScaler{}: {reason}", tensors_under(.prefix))]
     InvalidScaler {
-        /// The name prefix looked under.
+        /// The name prefix looked under, empty when the statistics did not
+        /// come from named tensors.
         prefix: String,
         /// What is wrong.
         reason: String,
@@ -482,5 +484,15 @@ fn origin(first: &Option<PathBuf>, second: &Option<PathBuf>) -> String {
         (Some(a), Some(b)) => format!("{} and {}: ", show(a), show(b)),
         (Some(a), None) | (None, Some(a)) => format!("{}: ", show(a)),
         (None, None) => String::new(),
+    }
+}
+
+/// Where an [`DataError::InvalidScaler`]'s statistics came from, for its
+/// message.
+fn tensors_under(prefix: &str) -> String {
+    if prefix.is_empty() {
+        String::new()
+    } else {
+        format!(" from the tensors under `{prefix}`")
     }
 }

@@ -43,11 +43,43 @@ use crate::{DataError, Dataset, Targets};
 /// # Ok::<(), descent_data::DataError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// A scaler read from a file (a checkpoint, a model's JSON description) is
+// checked as `from_statistics` checks one, so a damaged file cannot divide
+// by zero or scale by NaN.
+#[serde(try_from = "ScalerStatistics")]
 pub struct StandardScaler {
     feature_mean: Vec<f32>,
     feature_std: Vec<f32>,
     target_mean: Option<Vec<f32>>,
     target_std: Option<Vec<f32>>,
+}
+
+/// The fields of a [`StandardScaler`] as they are serialised, before they
+/// are checked.
+#[derive(Deserialize)]
+struct ScalerStatistics {
+    feature_mean: Vec<f32>,
+    feature_std: Vec<f32>,
+    target_mean: Option<Vec<f32>>,
+    target_std: Option<Vec<f32>>,
+}
+
+impl TryFrom<ScalerStatistics> for StandardScaler {
+    type Error = DataError;
+
+    fn try_from(raw: ScalerStatistics) -> Result<Self, DataError> {
+        let targets = match (raw.target_mean, raw.target_std) {
+            (Some(mean), Some(std)) => Some((mean, std)),
+            (None, None) => None,
+            _ => {
+                return Err(DataError::InvalidScaler {
+                    prefix: String::new(),
+                    reason: "only one of target_mean and target_std".to_owned(),
+                })
+            }
+        };
+        StandardScaler::from_statistics(raw.feature_mean, raw.feature_std, targets)
+    }
 }
 
 /// The mean and standard deviation (population; 1 where it is 0) of each
@@ -267,6 +299,33 @@ impl StandardScaler {
         let (Some(feature_mean), Some(feature_std)) = (feature_mean, feature_std) else {
             return Err(invalid("no feature_mean or feature_std tensor".to_owned()));
         };
+        let targets = match (target_mean, target_std) {
+            (Some(mean), Some(std)) => Some((mean, std)),
+            (None, None) => None,
+            _ => return Err(invalid("only one of target_mean and target_std".to_owned())),
+        };
+        Self::from_statistics(feature_mean, feature_std, targets).map_err(|error| match error {
+            DataError::InvalidScaler { reason, .. } => invalid(reason),
+            other => other,
+        })
+    }
+
+    /// A scaler from statistics computed elsewhere: each feature's mean and
+    /// standard deviation and, for real-valued targets, theirs.
+    ///
+    /// # Errors
+    /// [`DataError::InvalidScaler`] if a mean and its standard deviation
+    /// differ in length, a mean is not finite, or a standard deviation is
+    /// not positive and finite.
+    pub fn from_statistics(
+        feature_mean: Vec<f32>,
+        feature_std: Vec<f32>,
+        targets: Option<(Vec<f32>, Vec<f32>)>,
+    ) -> Result<Self, DataError> {
+        let invalid = |reason: String| DataError::InvalidScaler {
+            prefix: String::new(),
+            reason,
+        };
         let check = |mean: &[f32], std: &[f32], what: &str| {
             if mean.len() != std.len() {
                 return Err(invalid(format!(
@@ -286,11 +345,10 @@ impl StandardScaler {
             Ok(())
         };
         check(&feature_mean, &feature_std, "feature")?;
-        match (&target_mean, &target_std) {
-            (Some(mean), Some(std)) => check(mean, std, "target")?,
-            (None, None) => {}
-            _ => return Err(invalid("only one of target_mean and target_std".to_owned())),
+        if let Some((mean, std)) = &targets {
+            check(mean, std, "target")?;
         }
+        let (target_mean, target_std) = targets.unzip();
         Ok(Self {
             feature_mean,
             feature_std,
