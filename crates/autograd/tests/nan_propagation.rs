@@ -50,6 +50,17 @@ fn clamp_keeps_nan_and_blocks_its_gradient() {
 }
 
 #[test]
+fn abs_passes_nan_to_its_gradient() {
+    // torch.abs backward is grad · sgn(x), and sgn(NaN) = NaN.
+    let tape = Tape::new();
+    let x = tape.variable(tensor(&[f32::NAN, -2.0, 0.0, 3.0]));
+    let y = x.abs();
+    assert_same(&y.value(), &[f32::NAN, 2.0, 0.0, 3.0]);
+    y.sum().backward();
+    assert_same(&x.grad().unwrap(), &[f32::NAN, -1.0, 0.0, 1.0]);
+}
+
+#[test]
 fn max_of_a_lane_with_nan_is_nan_and_its_gradient_goes_there() {
     // torch.max(x, dim=1) on [[1, nan, 3], [nan, 5, 2], [4, 6, 5]]:
     // values [nan, nan, 6], indices [1, 0, 1].

@@ -84,7 +84,7 @@ pub(crate) fn sqrt_backward(
     unary_gradient(nodes, sink, g, x, output, |g, _, y| g / (2.0 * y));
 }
 
-// d|x| = sign(x)·dx, with sign(0) = 0 as in PyTorch.
+// d|x| = sign(x)·dx, with sign(0) = 0 and sign(NaN) = NaN as in PyTorch.
 pub(crate) fn abs_backward(nodes: &[Node], sink: &mut GradientSink<'_>, g: &Tensor, x: NodeId) {
     let input = nodes[x].value.get();
     unary_gradient(nodes, sink, g, x, &input, |g, x, _| {
@@ -92,6 +92,8 @@ pub(crate) fn abs_backward(nodes: &[Node], sink: &mut GradientSink<'_>, g: &Tens
             g
         } else if x < 0.0 {
             -g
+        } else if x.is_nan() {
+            x
         } else {
             0.0
         }
