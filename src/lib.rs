@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod early_stopping;
 pub mod metrics_log;
 pub mod teaching;
+pub mod trainer;
 pub mod training;
 
 /// The README's code, compiled and run as doctests so that it stays true.

@@ -4,7 +4,7 @@
 //! ```text
 //! offset  size  field
 //!      0     8  magic, b"DESCENT\0"
-//!      8     4  format version, u32 little-endian (currently 1)
+//!      8     4  format version, u32 little-endian (currently 2)
 //!     12     8  payload length in bytes, u64 little-endian
 //!     20     4  CRC32 (IEEE, as zlib and PNG) of the payload, u32 little-endian
 //!     24     n  payload: the checkpoint, serde + bincode 2 `config::standard()`
@@ -33,7 +33,9 @@ pub const MAGIC: [u8; 8] = *b"DESCENT\0";
 /// It changes whenever the framing or the layout of the payload changes,
 /// including the layout of the optimizer, schedule and loader state embedded
 /// in it, since bincode is not self-describing.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// Version 2 added the trainer's state at the end of the payload.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The size of the header that precedes the payload, in bytes.
 pub const HEADER_LEN: usize = 24;
@@ -272,12 +274,12 @@ mod tests {
         ));
 
         let mut version = bytes.clone();
-        version[VERSION_AT] = 2;
+        version[VERSION_AT] = 3;
         assert!(matches!(
             unframe(&version),
             Err(CheckpointError::UnsupportedVersion {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             })
         ));
 

@@ -40,6 +40,10 @@ pub struct Checkpoint {
     schedule: Option<ScheduleState>,
     progress: Progress,
     loader: Option<LoaderState>,
+    /// The [`Trainer`](crate::trainer::Trainer)'s own state (history,
+    /// early stopping, the epoch in progress), bincode-encoded by it: opaque
+    /// here, so that the checkpoint does not depend on the trainer's types.
+    trainer: Option<Vec<u8>>,
 }
 
 /// What a checkpoint says about itself.
@@ -177,6 +181,7 @@ impl Checkpoint {
             schedule: None,
             progress: Progress::default(),
             loader: None,
+            trainer: None,
         }
     }
 
@@ -218,6 +223,19 @@ impl Checkpoint {
             })
             .collect();
         self
+    }
+
+    /// Adds the trainer's own state, encoded by
+    /// [`Trainer`](crate::trainer::Trainer).
+    pub fn with_trainer_state(mut self, state: Vec<u8>) -> Self {
+        self.trainer = Some(state);
+        self
+    }
+
+    /// The trainer's encoded state, if a [`Trainer`](crate::trainer::Trainer)
+    /// wrote the checkpoint.
+    pub fn trainer_state(&self) -> Option<&[u8]> {
+        self.trainer.as_deref()
     }
 
     /// Records how far training has gone.

@@ -209,6 +209,10 @@ impl Module for BatchNorm1d {
     fn set_training(&self, training: bool) {
         self.training.set(training);
     }
+
+    fn training_mode(&self) -> Option<bool> {
+        Some(self.training.get())
+    }
 }
 
 impl std::fmt::Debug for BatchNorm1d {
