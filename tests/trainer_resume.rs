@@ -186,7 +186,7 @@ fn resuming_from_the_best_checkpoint_replays_the_rest_exactly() {
     let expected = uninterrupted(directory.path());
     let best = descent::checkpoint::Checkpoint::load(directory.path().join("best.ckpt")).unwrap();
     let step = best.progress().step;
-    assert!(best.progress().epoch >= 1 && step % 7 == 0);
+    assert!(best.progress().epoch >= 1 && step.is_multiple_of(7));
     assert_eq!(resume(directory.path(), "best.ckpt", step), expected);
 }
 

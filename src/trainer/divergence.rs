@@ -13,7 +13,7 @@ use super::loss::Loss;
 /// Whether every gradient of `parameters` is finite.
 ///
 /// One pass over the gradients, each already in cache from the backward
-/// pass. `x - x` is 0 for a finite `x` and NaN otherwise, and NaN survives
+/// pass. `x * 0` is 0 for a finite `x` and NaN otherwise, and NaN survives
 /// any sum, so sixteen independent partial sums (which the compiler
 /// vectorises, unlike `iter().all(is_finite)`) say it at the end.
 pub(crate) fn gradients_are_finite(parameters: &[(String, Parameter)]) -> bool {
@@ -30,7 +30,7 @@ fn is_finite(tensor: &Tensor) -> bool {
     let mut chunks = values.chunks_exact(16);
     for chunk in &mut chunks {
         for (lane, &value) in lanes.iter_mut().zip(chunk) {
-            *lane += value - value;
+            *lane += value * 0.0;
         }
     }
     lanes.iter().all(|lane| *lane == 0.0) && chunks.remainder().iter().all(|v| v.is_finite())
@@ -145,10 +145,8 @@ pub(crate) fn rerun_with_anomaly_detection(
     tape.clear_anomaly();
     model.zero_grad();
     let anomaly = anomaly?;
-    let (module, after_module) = match module_of(parameters, &anomaly.parameters) {
-        Some(module) => (Some(module), false),
-        None => (module_of(parameters, &anomaly.preceding_parameters), true),
-    };
+    let module = module_of(parameters, &anomaly.layer_parameters);
+    let after_module = anomaly.after_layer;
     Some(AnomalyReport {
         module,
         after_module,

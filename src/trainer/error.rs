@@ -31,7 +31,7 @@ pub enum TrainError {
         /// The batch's loss.
         loss: f32,
         /// The first op that produced a NaN or infinity, and its layer.
-        anomaly: Option<AnomalyReport>,
+        anomaly: Option<Box<AnomalyReport>>,
     },
     /// A checkpoint could not be written, read or restored.
     #[error("checkpoint {}: {source}", path.display())]
@@ -39,7 +39,7 @@ pub enum TrainError {
         /// The checkpoint file.
         path: PathBuf,
         /// What went wrong.
-        source: CheckpointError,
+        source: Box<CheckpointError>,
     },
     /// A checkpoint's trainer state is missing or contradicts itself.
     #[error("cannot resume from {}: {message}", path.display())]

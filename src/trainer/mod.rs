@@ -367,7 +367,7 @@ impl<'m> Trainer<'m> {
         let path = path.as_ref();
         let checkpoint_error = |source| TrainError::Checkpoint {
             path: path.to_owned(),
-            source,
+            source: Box::new(source),
         };
         let checkpoint = Checkpoint::load(path).map_err(checkpoint_error)?;
         let encoded = checkpoint
@@ -568,7 +568,7 @@ impl<'m> Trainer<'m> {
                 step: self.progress.step + 1,
                 step_in_epoch: self.state.epoch.steps + 1,
                 loss,
-                anomaly,
+                anomaly: anomaly.map(Box::new),
             }));
         }
         self.optimizer.step(&self.parameters);
@@ -710,7 +710,10 @@ impl<'m> Trainer<'m> {
         let path = plan.directory.join(name);
         self.checkpoint()?
             .save(&path)
-            .map_err(|source| TrainError::Checkpoint { path, source })
+            .map_err(|source| TrainError::Checkpoint {
+                path,
+                source: Box::new(source),
+            })
     }
 }
 

@@ -34,13 +34,14 @@ pub struct Anomaly {
     pub first_bad_index: usize,
     /// The bad element.
     pub bad_value: f32,
-    /// The parameters the op reads directly (a linear layer's weight and
-    /// bias): the layer the op belongs to.
-    pub parameters: Vec<Parameter>,
-    /// The parameters read by the nearest earlier op that reads any: the
-    /// layer the bad value came after, when the op itself reads none (a
-    /// `log` after `fc2`).
-    pub preceding_parameters: Vec<Parameter>,
+    /// The parameters of the layer the op belongs to: those it reads
+    /// directly (a linear layer's weight and bias); or, when it reads none
+    /// (a `log` after `fc2`), those read by the nearest earlier op that reads
+    /// any, with [`Anomaly::after_layer`] set.
+    pub layer_parameters: Vec<Parameter>,
+    /// Whether the op comes after the layer of
+    /// [`Anomaly::layer_parameters`] rather than belonging to it.
+    pub after_layer: bool,
 }
 
 /// Parameters compare by identity: two anomalies are equal when they name
@@ -57,8 +58,8 @@ impl PartialEq for Anomaly {
             && self.output_shape == other.output_shape
             && self.first_bad_index == other.first_bad_index
             && self.bad_value.to_bits() == other.bad_value.to_bits()
-            && same(&self.parameters, &other.parameters)
-            && same(&self.preceding_parameters, &other.preceding_parameters)
+            && same(&self.layer_parameters, &other.layer_parameters)
+            && self.after_layer == other.after_layer
     }
 }
 

@@ -261,8 +261,8 @@ impl Tape {
                 op.for_each_input(&indices, |input| {
                     input_shapes.push(nodes[input].value.get().shape().to_vec())
                 });
-                let parameters = parameters_read(&nodes, &indices, &op);
-                let preceding_parameters = preceding_parameters(&nodes, &indices, nodes.len());
+                let (layer_parameters, after_layer) =
+                    layer_parameters(&nodes, &indices, &op, nodes.len());
                 *self.anomaly.borrow_mut() = Some(Anomaly {
                     phase: Phase::Forward,
                     op: op.name(),
@@ -271,8 +271,8 @@ impl Tape {
                     output_shape: value.shape().to_vec(),
                     first_bad_index: position,
                     bad_value: value.iter().nth(position).copied().unwrap_or(f32::NAN),
-                    parameters,
-                    preceding_parameters,
+                    layer_parameters,
+                    after_layer,
                 });
             }
         }
@@ -361,6 +361,7 @@ impl Tape {
             };
         });
         if let Some((input, position, value)) = bad {
+            let layer = layer_parameters(nodes, indices, op, id);
             let mut input_shapes = Vec::new();
             op.for_each_input(indices, |i| {
                 input_shapes.push(nodes[i].value.get().shape().to_vec())
@@ -373,8 +374,8 @@ impl Tape {
                 output_shape: nodes[input].value.get().shape().to_vec(),
                 first_bad_index: position,
                 bad_value: value,
-                parameters: parameters_read(nodes, indices, op),
-                preceding_parameters: preceding_parameters(nodes, indices, id),
+                layer_parameters: layer.0,
+                after_layer: layer.1,
             });
         }
     }
@@ -393,14 +394,25 @@ fn parameters_read(nodes: &[Node], indices: &[usize], op: &Op) -> Vec<Parameter>
     parameters
 }
 
-/// The parameters read by the last op before node `before` that reads any.
-fn preceding_parameters(nodes: &[Node], indices: &[usize], before: NodeId) -> Vec<Parameter> {
-    nodes[..before.min(nodes.len())]
+/// The parameters `op` (node `id`) reads, or else those of the last op
+/// before it that reads any, and whether they are the latter.
+fn layer_parameters(
+    nodes: &[Node],
+    indices: &[usize],
+    op: &Op,
+    id: NodeId,
+) -> (Vec<Parameter>, bool) {
+    let own = parameters_read(nodes, indices, op);
+    if !own.is_empty() {
+        return (own, false);
+    }
+    let preceding = nodes[..id.min(nodes.len())]
         .iter()
         .rev()
         .map(|node| parameters_read(nodes, indices, &node.op))
         .find(|parameters| !parameters.is_empty())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    (preceding, true)
 }
 
 #[cfg(test)]
