@@ -272,3 +272,31 @@ fn predicted_values_come_back_in_the_targets_units_with_the_scaler() {
         assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "{a} vs {b}");
     }
 }
+
+#[test]
+fn each_epoch_is_written_to_metrics_csv_and_curves_svg() {
+    let (train, validation) = (blobs(60, 1), blobs(30, 2));
+    let model = mlp(2, &[8], 3, &mut ChaCha8Rng::seed_from_u64(0));
+    let out = tempfile::tempdir().unwrap();
+    let mut trainer = Trainer::new(
+        &model,
+        Adam::new(0.01),
+        Loss::CrossEntropy,
+        DataLoader::new(60, 20, 0),
+    )
+    .epochs(3)
+    .monitor("val_accuracy", Goal::Maximize)
+    .output_dir(out.path())
+    .verbosity(Verbosity::Quiet);
+    let history = trainer.fit(&train, Some(&validation)).unwrap();
+    let csv = std::fs::read_to_string(out.path().join("metrics.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "epoch,train_loss,val_loss,val_accuracy,val_macro_f1,learning_rate,seconds,samples_per_second"
+    );
+    assert_eq!(lines.len(), 4);
+    assert!(lines[3].starts_with(&format!("3,{}", history.epochs[2].train_loss)));
+    let svg = std::fs::read_to_string(out.path().join("curves.svg")).unwrap();
+    assert!(svg.contains("val_accuracy"));
+}
