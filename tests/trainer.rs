@@ -300,3 +300,48 @@ fn each_epoch_is_written_to_metrics_csv_and_curves_svg() {
     let svg = std::fs::read_to_string(out.path().join("curves.svg")).unwrap();
     assert!(svg.contains("val_accuracy"));
 }
+
+#[test]
+fn the_trainer_follows_the_low_level_loop_bit_for_bit() {
+    use descent::training::{train_epoch, Workspace};
+    let train = blobs(90, 1);
+    let weights = |model: &Sequential| -> Vec<u32> {
+        model
+            .parameters()
+            .iter()
+            .flat_map(|(_, p)| p.value().iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+            .collect()
+    };
+
+    let by_hand = mlp(2, &[16, 8], 3, &mut ChaCha8Rng::seed_from_u64(4));
+    let parameters = by_hand.parameters();
+    let mut optimizer = Adam::new(0.01);
+    let mut loader = DataLoader::new(90, 16, 2);
+    let mut workspace = Workspace::default();
+    let mut losses = Vec::new();
+    for _ in 0..3 {
+        let report = train_epoch(
+            &by_hand,
+            &parameters,
+            &mut optimizer,
+            &mut loader,
+            &train,
+            &mut workspace,
+            |_| true,
+        );
+        losses.push(report.loss);
+    }
+
+    let model = mlp(2, &[16, 8], 3, &mut ChaCha8Rng::seed_from_u64(4));
+    let mut trainer = Trainer::new(
+        &model,
+        Adam::new(0.01),
+        Loss::CrossEntropy,
+        DataLoader::new(90, 16, 2),
+    )
+    .epochs(3)
+    .verbosity(Verbosity::Quiet);
+    let history = trainer.fit(&train, None).unwrap();
+    assert_eq!(weights(&model), weights(&by_hand));
+    assert_eq!(history.values("loss"), losses);
+}
