@@ -345,3 +345,28 @@ fn the_trainer_follows_the_low_level_loop_bit_for_bit() {
     assert_eq!(weights(&model), weights(&by_hand));
     assert_eq!(history.values("loss"), losses);
 }
+
+#[test]
+fn without_validation_the_training_loss_is_monitored() {
+    let train = blobs(60, 1);
+    let model = mlp(2, &[8], 3, &mut ChaCha8Rng::seed_from_u64(0));
+    let directory = tempfile::tempdir().unwrap();
+    let mut trainer = Trainer::new(
+        &model,
+        Adam::new(0.01),
+        Loss::CrossEntropy,
+        DataLoader::new(60, 20, 0),
+    )
+    .epochs(2)
+    .schedule(ReduceLrOnPlateau::new(PlateauMode::Min))
+    .checkpoint_dir(directory.path())
+    .verbosity(Verbosity::Quiet);
+    let history = trainer.fit(&train, None).unwrap();
+    assert_eq!(trainer.monitored().0, "loss");
+    assert!(history
+        .epochs
+        .iter()
+        .all(|record| record.validation.is_empty()));
+    assert!(directory.path().join("best.ckpt").exists());
+    assert!(directory.path().join("last.ckpt").exists());
+}

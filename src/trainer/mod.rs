@@ -321,24 +321,27 @@ impl<'m> Trainer<'m> {
         self.optimizer.as_ref()
     }
 
-    /// The monitored figure and its goal.
+    /// The monitored figure and its goal: [`Trainer::monitor`]'s, else the
+    /// early stopping's, else `val_loss` (`loss` for a run without
+    /// validation).
     pub fn monitored(&self) -> (String, Goal) {
+        let validated = self
+            .state
+            .history
+            .last()
+            .is_none_or(|record| !record.validation.is_empty());
+        self.monitored_with(validated)
+    }
+
+    fn monitored_with(&self, validated: bool) -> (String, Goal) {
         if let Some(monitor) = &self.monitor {
             return monitor.clone();
         }
         if let Some(stopping) = &self.early_stopping {
             return (stopping.monitor().to_owned(), stopping.goal());
         }
-        if self
-            .state
-            .history
-            .last()
-            .is_some_and(|r| r.validation.is_empty())
-        {
-            ("loss".to_owned(), Goal::Minimize)
-        } else {
-            ("val_loss".to_owned(), Goal::Minimize)
-        }
+        let figure = if validated { "val_loss" } else { "loss" };
+        (figure.to_owned(), Goal::Minimize)
     }
 
     /// The loss and metrics of the model on `dataset`, in evaluation mode,
@@ -403,8 +406,10 @@ impl<'m> Trainer<'m> {
         }
         self.loader = loader;
         self.progress = checkpoint.progress();
-        if let Some(stopping) = state.early_stopping.clone() {
-            self.early_stopping = Some(stopping);
+        // The saved early stopping carries its count of epochs without an
+        // improvement; a trainer configured without one stays without.
+        if self.early_stopping.is_some() {
+            self.early_stopping = state.early_stopping.clone();
         }
         self.state = state;
         Ok(())
@@ -616,7 +621,7 @@ impl<'m> Trainer<'m> {
         self.last_validation = evaluation;
         self.progress.epoch = epoch;
 
-        let (monitor, goal) = self.monitored();
+        let (monitor, goal) = self.monitored_with(!record.validation.is_empty());
         let monitored = record.get(&monitor);
         match &mut self.schedule {
             Some(ScheduleState::Epochs(scheduler)) => {
