@@ -17,6 +17,7 @@ pub mod metrics_log;
 pub use checkpoint::load_model;
 pub mod resume;
 pub mod teaching;
+pub mod trainer;
 pub mod training;
 
 /// The README's code, compiled and run as doctests so that it stays true.

@@ -174,7 +174,7 @@ fn into_matrix(tensor: descent_autograd::Tensor) -> Array2<f32> {
 /// evaluation mode and without recording gradients, `batch_size` samples at a
 /// time.
 ///
-/// The model is left in training mode.
+/// The model is left in the mode it was in.
 pub fn evaluate(
     model: &dyn Module,
     dataset: &Dataset,
@@ -219,7 +219,7 @@ pub fn evaluate(
 /// scores, or predicted values), in evaluation mode and without recording
 /// gradients, `batch_size` samples at a time.
 ///
-/// The model is left in training mode.
+/// The model is left in the mode it was in.
 pub fn predict(
     model: &dyn Module,
     dataset: &Dataset,
@@ -250,6 +250,7 @@ fn for_each_output(
     mut use_output: impl FnMut(std::ops::Range<usize>, descent_autograd::Var<'_>),
 ) {
     assert!(batch_size > 0, "evaluate: batch_size must be positive");
+    let found = model.training_mode();
     model.set_training(false);
     tape.set_grad_enabled(false);
     // One batch of features at a time: a dataset loaded from IDX files keeps
@@ -274,7 +275,9 @@ fn for_each_output(
         tape.reset();
     }
     tape.set_grad_enabled(true);
-    model.set_training(true);
+    if let Some(training) = found {
+        model.set_training(training);
+    }
 }
 
 /// The number of scalar parameters of a model.

@@ -34,8 +34,9 @@ pub const MAGIC: [u8; 8] = *b"DESCENT\0";
 /// including the layout of the optimizer, schedule and loader state embedded
 /// in it, since bincode is not self-describing.
 ///
-/// Version 2 added the model description at the end of the payload; version 1
-/// files are refused with [`CheckpointError::UnsupportedVersion`].
+/// Version 2 added, at the end of the payload, the model description and
+/// the trainer's state; version 1 files are refused with
+/// [`CheckpointError::UnsupportedVersion`].
 pub const FORMAT_VERSION: u32 = 2;
 
 /// The size of the header that precedes the payload, in bytes.

@@ -95,3 +95,10 @@ pub use safetensors::{
     load_weights_safetensors, load_weights_safetensors_from_bytes, save_weights_safetensors,
 };
 pub use state::{Checkpoint, Metadata, NamedGenerator, Progress, ScheduleState, TensorSpec};
+
+/// Decodes the trainer's blob with the checkpoint's bounded bincode reader.
+pub(crate) fn decode_trainer_state<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<T, String> {
+    format::decode(bytes).map_err(|error| format!("the trainer state does not decode: {error}"))
+}

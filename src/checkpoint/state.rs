@@ -46,6 +46,10 @@ pub struct Checkpoint {
     // Last, added in format version 2: what `load_model` rebuilds the model
     // from.
     spec: ModelSpec,
+    /// The [`Trainer`](crate::trainer::Trainer)'s own state (history,
+    /// early stopping, the epoch in progress), bincode-encoded by it: opaque
+    /// here, so that the checkpoint does not depend on the trainer's types.
+    trainer: Option<Vec<u8>>,
 }
 
 /// What a checkpoint says about itself.
@@ -215,6 +219,7 @@ impl Checkpoint {
             progress: Progress::default(),
             loader: None,
             spec: ModelSpec::default(),
+            trainer: None,
         }
     }
 
@@ -282,6 +287,19 @@ impl Checkpoint {
             })
             .collect();
         self
+    }
+
+    /// Adds the trainer's own state, encoded by
+    /// [`Trainer`](crate::trainer::Trainer).
+    pub fn with_trainer_state(mut self, state: Vec<u8>) -> Self {
+        self.trainer = Some(state);
+        self
+    }
+
+    /// The trainer's encoded state, if a [`Trainer`](crate::trainer::Trainer)
+    /// wrote the checkpoint.
+    pub fn trainer_state(&self) -> Option<&[u8]> {
+        self.trainer.as_deref()
     }
 
     /// Records how far training has gone.

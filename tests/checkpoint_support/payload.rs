@@ -20,6 +20,7 @@ pub struct Payload {
     pub progress: Progress,
     pub loader: Option<RawLoader>,
     pub spec: ModelSpec,
+    pub trainer: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

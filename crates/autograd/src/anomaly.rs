@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::Parameter;
+
 /// Which pass produced a non-finite number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -12,7 +14,11 @@ pub enum Phase {
 }
 
 /// The first op that produced a NaN or infinity while anomaly detection was on.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// It keeps the handles of the parameters around the op, so that a caller
+/// that knows the parameters' names (`model.parameters()`) can name the layer
+/// even after the tape has been reset: node numbers mean nothing by then.
+#[derive(Clone, Debug)]
 pub struct Anomaly {
     /// Forward value or backward gradient.
     pub phase: Phase,
@@ -28,6 +34,33 @@ pub struct Anomaly {
     pub first_bad_index: usize,
     /// The bad element.
     pub bad_value: f32,
+    /// The parameters of the layer the op belongs to: those it reads
+    /// directly (a linear layer's weight and bias); or, when it reads none
+    /// (a `log` after `fc2`), those read by the nearest earlier op that reads
+    /// any, with [`Anomaly::after_layer`] set.
+    pub layer_parameters: Vec<Parameter>,
+    /// Whether the op comes after the layer of
+    /// [`Anomaly::layer_parameters`] rather than belonging to it.
+    pub after_layer: bool,
+}
+
+/// Parameters compare by identity: two anomalies are equal when they name
+/// the same op, values and parameter handles.
+impl PartialEq for Anomaly {
+    fn eq(&self, other: &Self) -> bool {
+        let same = |a: &[Parameter], b: &[Parameter]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.same_as(b))
+        };
+        self.phase == other.phase
+            && self.op == other.op
+            && self.node == other.node
+            && self.input_shapes == other.input_shapes
+            && self.output_shape == other.output_shape
+            && self.first_bad_index == other.first_bad_index
+            && self.bad_value.to_bits() == other.bad_value.to_bits()
+            && same(&self.layer_parameters, &other.layer_parameters)
+            && self.after_layer == other.after_layer
+    }
 }
 
 impl fmt::Display for Anomaly {

@@ -123,17 +123,29 @@ impl Tape {
     /// produces is checked, and the first NaN or infinity is reported by
     /// [`Tape::check_finite`], naming the op and its input shapes. It costs one
     /// extra pass over every tensor, so it is for debugging.
+    ///
+    /// Turning it on forgets any anomaly recorded before. A recorded anomaly
+    /// survives [`Tape::reset`], so that a loop which resets the tape every
+    /// step can still ask afterwards; [`Tape::clear_anomaly`] forgets it.
     pub fn set_anomaly_detection(&self, enabled: bool) {
+        if enabled {
+            *self.anomaly.borrow_mut() = None;
+        }
         self.anomaly_detection.set(enabled);
     }
 
     /// The first non-finite value or gradient seen since anomaly detection was
-    /// turned on, if any.
+    /// turned on (or the anomaly last cleared), if any.
     pub fn check_finite(&self) -> Result<(), Anomaly> {
         match self.anomaly.borrow().as_ref() {
             Some(anomaly) => Err(anomaly.clone()),
             None => Ok(()),
         }
+    }
+
+    /// Forgets the recorded anomaly, so that the next one is reported.
+    pub fn clear_anomaly(&self) {
+        *self.anomaly.borrow_mut() = None;
     }
 
     /// The number of nodes recorded.
@@ -163,7 +175,8 @@ impl Tape {
             pool.give(grad);
         }
         self.indices.get_mut().clear();
-        *self.anomaly.get_mut() = None;
+        // The anomaly is kept: it is a report, not storage, and a loop that
+        // resets every step reads it afterwards.
     }
 
     /// A value that takes no gradient: input data, targets, masks.
@@ -248,6 +261,8 @@ impl Tape {
                 op.for_each_input(&indices, |input| {
                     input_shapes.push(nodes[input].value.get().shape().to_vec())
                 });
+                let (layer_parameters, after_layer) =
+                    layer_parameters(&nodes, &indices, &op, nodes.len());
                 *self.anomaly.borrow_mut() = Some(Anomaly {
                     phase: Phase::Forward,
                     op: op.name(),
@@ -256,6 +271,8 @@ impl Tape {
                     output_shape: value.shape().to_vec(),
                     first_bad_index: position,
                     bad_value: value.iter().nth(position).copied().unwrap_or(f32::NAN),
+                    layer_parameters,
+                    after_layer,
                 });
             }
         }
@@ -344,6 +361,7 @@ impl Tape {
             };
         });
         if let Some((input, position, value)) = bad {
+            let layer = layer_parameters(nodes, indices, op, id);
             let mut input_shapes = Vec::new();
             op.for_each_input(indices, |i| {
                 input_shapes.push(nodes[i].value.get().shape().to_vec())
@@ -356,9 +374,45 @@ impl Tape {
                 output_shape: nodes[input].value.get().shape().to_vec(),
                 first_bad_index: position,
                 bad_value: value,
+                layer_parameters: layer.0,
+                after_layer: layer.1,
             });
         }
     }
+}
+
+/// The parameters `op` reads directly, in input order.
+fn parameters_read(nodes: &[Node], indices: &[usize], op: &Op) -> Vec<Parameter> {
+    let mut parameters = Vec::new();
+    op.for_each_input(indices, |input| {
+        if let Value::Parameter(parameter) = &nodes[input].value {
+            if !parameters.iter().any(|p: &Parameter| p.same_as(parameter)) {
+                parameters.push(parameter.clone());
+            }
+        }
+    });
+    parameters
+}
+
+/// The parameters `op` (node `id`) reads, or else those of the last op
+/// before it that reads any, and whether they are the latter.
+fn layer_parameters(
+    nodes: &[Node],
+    indices: &[usize],
+    op: &Op,
+    id: NodeId,
+) -> (Vec<Parameter>, bool) {
+    let own = parameters_read(nodes, indices, op);
+    if !own.is_empty() {
+        return (own, false);
+    }
+    let preceding = nodes[..id.min(nodes.len())]
+        .iter()
+        .rev()
+        .map(|node| parameters_read(nodes, indices, &node.op))
+        .find(|parameters| !parameters.is_empty())
+        .unwrap_or_default();
+    (preceding, true)
 }
 
 #[cfg(test)]

@@ -358,3 +358,34 @@ fn linear_relu_matches_linear_then_relu_bit_for_bit() {
         }
     }
 }
+
+#[test]
+fn an_anomaly_survives_reset_and_holds_the_parameters_of_its_layer() {
+    let weight = Parameter::new(array![[1.0f32, -1.0]].into_dyn());
+    let mut tape = Tape::new();
+    tape.set_anomaly_detection(true);
+    {
+        let x = tape.constant(array![[1.0f32], [2.0]].into_dyn());
+        let w = tape.parameter(&weight);
+        // [[1, -1], [2, -2]]: the log of the negative entries is NaN, in an
+        // op that reads no parameter, after the product that reads `weight`.
+        let _ = x.matmul(w).log();
+    }
+    tape.reset();
+    let anomaly = tape.check_finite().unwrap_err();
+    assert_eq!(anomaly.op, "log");
+    assert!(anomaly.after_layer);
+    assert_eq!(anomaly.layer_parameters.len(), 1);
+    assert!(anomaly.layer_parameters[0].same_as(&weight));
+    tape.clear_anomaly();
+    assert!(tape.check_finite().is_ok());
+
+    {
+        let x = tape.constant(array![[f32::INFINITY]].into_dyn());
+        let w = tape.parameter(&weight);
+        let _ = x.matmul(w);
+    }
+    let anomaly = tape.check_finite().unwrap_err();
+    assert_eq!(anomaly.op, "matmul");
+    assert!(!anomaly.after_layer && anomaly.layer_parameters[0].same_as(&weight));
+}

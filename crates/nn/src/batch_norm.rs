@@ -220,6 +220,10 @@ impl Module for BatchNorm1d {
             affine: self.weight.is_some(),
         }))
     }
+
+    fn training_mode(&self) -> Option<bool> {
+        Some(self.training.get())
+    }
 }
 
 impl std::fmt::Debug for BatchNorm1d {

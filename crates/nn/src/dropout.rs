@@ -130,6 +130,10 @@ impl Module for Dropout {
     fn set_training(&self, training: bool) {
         self.training.set(training);
     }
+
+    fn training_mode(&self) -> Option<bool> {
+        Some(self.training.get())
+    }
 }
 
 impl std::fmt::Debug for Dropout {

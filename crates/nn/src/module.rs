@@ -215,6 +215,27 @@ pub trait Module {
         self.visit(&mut SetTraining(training));
     }
 
+    /// The mode set by [`Module::set_training`]: `Some(true)` in training
+    /// mode, `Some(false)` in evaluation mode, `None` for a module that
+    /// behaves the same in both (no dropout, no batch normalisation).
+    ///
+    /// The provided method reports the first child that has a mode; a layer
+    /// that records its mode overrides it. Inference reads it to put the
+    /// model back in the mode it found.
+    fn training_mode(&self) -> Option<bool> {
+        struct FirstMode(Option<bool>);
+        impl Visitor for FirstMode {
+            fn module(&mut self, _name: &str, module: &dyn Module) {
+                if self.0.is_none() {
+                    self.0 = module.training_mode();
+                }
+            }
+        }
+        let mut first = FirstMode(None);
+        self.visit(&mut first);
+        first.0
+    }
+
     /// The trainable parameters, with dotted names such as `"fc1.weight"`, in
     /// the order of [`Module::visit`]: what an optimizer's `step` walks and what
     /// a checkpoint saves.
@@ -307,6 +328,10 @@ impl<M: Module + ?Sized> Module for Box<M> {
 
     fn set_training(&self, training: bool) {
         (**self).set_training(training)
+    }
+
+    fn training_mode(&self) -> Option<bool> {
+        (**self).training_mode()
     }
 
     fn forward_relu<'t>(&self, input: Var<'t>) -> Var<'t> {
