@@ -10,6 +10,7 @@
 
 use ndarray::{ArrayViewD, Axis, Dimension, IxDyn, Zip};
 
+use crate::cpu::vectorized;
 use crate::workers::join_active;
 use crate::Tensor;
 
@@ -50,10 +51,10 @@ pub(crate) fn map_into(out: &mut Tensor, x: &Tensor, f: impl Fn(f32) -> f32 + Sy
     let zip = Zip::from(out).and(x);
     if parallel {
         in_pieces(zip, &|zip| zip.split(), &|zip| {
-            zip.for_each(|o, &x| *o = f(x))
+            vectorized(|| zip.for_each(|o, &x| *o = f(x)))
         });
     } else {
-        zip.for_each(|o, &x| *o = f(x));
+        vectorized(|| zip.for_each(|o, &x| *o = f(x)));
     }
 }
 
@@ -68,10 +69,10 @@ pub(crate) fn zip_map_into(
     let zip = Zip::from(out).and_broadcast(a).and_broadcast(b);
     if parallel {
         in_pieces(zip, &|zip| zip.split(), &|zip| {
-            zip.for_each(|o, &a, &b| *o = f(a, b))
+            vectorized(|| zip.for_each(|o, &a, &b| *o = f(a, b)))
         });
     } else {
-        zip.for_each(|o, &a, &b| *o = f(a, b));
+        vectorized(|| zip.for_each(|o, &a, &b| *o = f(a, b)));
     }
 }
 
@@ -90,13 +91,13 @@ pub(crate) fn gradient_into(
     let zip = Zip::from(target).and(g).and_broadcast(a).and_broadcast(b);
     let split = |zip: Zip<(_, _, _, _), _>| zip.split();
     match (accumulate, parallel) {
-        (false, false) => zip.for_each(|t, &g, &a, &b| *t = f(g, a, b)),
-        (true, false) => zip.for_each(|t, &g, &a, &b| *t += f(g, a, b)),
+        (false, false) => vectorized(|| zip.for_each(|t, &g, &a, &b| *t = f(g, a, b))),
+        (true, false) => vectorized(|| zip.for_each(|t, &g, &a, &b| *t += f(g, a, b))),
         (false, true) => in_pieces(zip, &split, &|zip| {
-            zip.for_each(|t, &g, &a, &b| *t = f(g, a, b))
+            vectorized(|| zip.for_each(|t, &g, &a, &b| *t = f(g, a, b)))
         }),
         (true, true) => in_pieces(zip, &split, &|zip| {
-            zip.for_each(|t, &g, &a, &b| *t += f(g, a, b))
+            vectorized(|| zip.for_each(|t, &g, &a, &b| *t += f(g, a, b)))
         }),
     }
 }
@@ -122,6 +123,12 @@ fn split_columns((t, first): (&mut [f32], usize)) -> ((&mut [f32], usize), (&mut
 /// The cases a network meets (same shape, a bias row `[n, m] → [m]`, a
 /// per-row column `[n, m] → [n, 1]`, a scalar) each take one pass over `g`.
 pub(crate) fn reduce_into(target: &mut Tensor, accumulate: bool, g: &Tensor, scale: f32) {
+    vectorized(|| reduce_on_this_level(target, accumulate, g, scale))
+}
+
+/// [`reduce_into`]'s body, inlined into each instruction set's copy.
+#[inline(always)]
+fn reduce_on_this_level(target: &mut Tensor, accumulate: bool, g: &Tensor, scale: f32) {
     if target.shape() == g.shape() {
         let zip = Zip::from(target).and(g);
         if accumulate {
@@ -173,11 +180,14 @@ pub(crate) fn reduce_into(target: &mut Tensor, accumulate: bool, g: &Tensor, sca
             .expect("pooled tensors are contiguous");
         let g = g.as_slice().expect("checked");
         let sum_columns = |(t, first): (&mut [f32], usize)| {
-            for row in g.chunks_exact(target_len) {
-                for (t, &g) in t.iter_mut().zip(&row[first..]) {
-                    *t += scale * g;
+            // A piece may run on another thread, outside the caller's copy.
+            vectorized(|| {
+                for row in g.chunks_exact(target_len) {
+                    for (t, &g) in t.iter_mut().zip(&row[first..]) {
+                        *t += scale * g;
+                    }
                 }
-            }
+            })
         };
         if g.len() >= PARALLEL_THRESHOLD && target_len >= 2 * COLUMN_RANGE_UNIT {
             in_pieces((t, 0), &split_columns, &sum_columns);
