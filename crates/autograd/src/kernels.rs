@@ -61,13 +61,13 @@ fn as_contiguous<'a>(view: &ArrayViewD<'a, f32>, shape: &[usize]) -> Option<&'a 
     }
 }
 
+/// An output slice and up to three input slices of its length.
+type SlicePiece<'a, 'b> = (&'a mut [f32], [&'b [f32]; 3]);
+
 /// Cuts equal-length slices at the same position, for [`in_pieces`].
 fn split_slices<'a, 'b>(
-    (out, inputs): (&'a mut [f32], [&'b [f32]; 3]),
-) -> (
-    (&'a mut [f32], [&'b [f32]; 3]),
-    (&'a mut [f32], [&'b [f32]; 3]),
-) {
+    (out, inputs): SlicePiece<'a, 'b>,
+) -> (SlicePiece<'a, 'b>, SlicePiece<'a, 'b>) {
     let half = out.len() / 2;
     let (left, right) = out.split_at_mut(half);
     let cut = |input: &'b [f32]| input.split_at(half.min(input.len()));
@@ -83,7 +83,7 @@ fn slice_loop(
     inputs: [&[f32]; 3],
     f: impl Fn(f32, f32, f32, f32) -> f32 + Sync + Send,
 ) {
-    let run = |(out, inputs): (&mut [f32], [&[f32]; 3])| {
+    let run = |(out, inputs): SlicePiece<'_, '_>| {
         vectorized(|| {
             let n = out.len();
             let full = |input: &[f32]| input.len() == n;
