@@ -159,6 +159,10 @@ pub(super) unsafe fn gemm(
                 PANEL_WIDTH.min(n - j0),
                 &columns,
             );
+            let panel_is_finite = super::all_finite(std::slice::from_raw_parts(
+                panel_ptr,
+                block_depth * PANEL_WIDTH,
+            ));
             let kind = if block > 0 {
                 Store::Blend { alpha, beta: 1.0 }
             } else if !bias.is_null() {
@@ -194,7 +198,13 @@ pub(super) unsafe fn gemm(
                     // micro-kernel finds its rows in L1.
                     lists.fill(a, m, i0, p0, block_depth);
                 }
-                let a_steps = lists.as_ref().map(|lists| lists.block(i0 / ROWS));
+                // A NaN or infinity in the panel must meet every row of `a`,
+                // zeros included (0 · NaN is NaN), so that panel skips no step
+                // on `a`'s account.
+                let a_steps = lists
+                    .as_ref()
+                    .filter(|_| panel_is_finite)
+                    .map(|lists| lists.block(i0 / ROWS));
                 let steps = match (a_steps, nonzero_b_rows == all_b_rows) {
                     (Some(a_steps), true) => a_steps,
                     (None, true) => None,

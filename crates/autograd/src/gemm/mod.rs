@@ -368,6 +368,17 @@ fn gemm_single(
     }
 }
 
+/// Whether every value is finite: a packed panel holding a NaN or an
+/// infinity must not skip a step where `a` is zero, since `0 · NaN` is NaN.
+/// One pass over a panel that is in L1 after packing, and it vectorises: the
+/// exponent bits of a non-finite value are all ones.
+#[inline]
+fn all_finite(values: &[f32]) -> bool {
+    values.iter().fold(0u32, |seen, v| {
+        seen | u32::from(v.to_bits() & 0x7f80_0000 == 0x7f80_0000)
+    }) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -591,6 +602,21 @@ mod tests {
             &ndarray::arr1(&[1.0, 2.0, 3.0]).view(),
             &mut c.view_mut(),
         );
+    }
+
+    #[test]
+    fn a_nan_in_b_meets_the_zero_rows_of_a() {
+        // Rows 0..32 of `a` are zero past step 8, so their blocks list only
+        // steps 0..8; `b`'s NaN at step 200 must still reach them, as
+        // 0 · NaN = NaN does in PyTorch's products.
+        let a = with_zeros(64, 256, 13, |i, p| i < 32 && p >= 8);
+        let mut b = values(256, 64, 14);
+        b[[200, 5]] = f32::NAN;
+        let mut c = Array2::<f32>::zeros((64, 64));
+        gemm(1.0, &a.view(), &b.view(), 0.0, &mut c.view_mut());
+        for ((i, j), v) in c.indexed_iter() {
+            assert_eq!(v.is_nan(), j == 5, "({i}, {j}): {v}");
+        }
     }
 
     #[test]
