@@ -86,8 +86,8 @@ fn the_header_is_magic_version_length_and_crc32() {
     assert_eq!(HEADER_LEN, 24);
     assert_eq!(&bytes[0..8], b"DESCENT\0");
     assert_eq!(MAGIC, *b"DESCENT\0");
-    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 1);
-    assert_eq!(FORMAT_VERSION, 1);
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 2);
+    assert_eq!(FORMAT_VERSION, 2);
     let length = u64::from_le_bytes(bytes[12..20].try_into().unwrap());
     assert_eq!(length as usize, bytes.len() - HEADER_LEN);
     let crc = u32::from_le_bytes(bytes[20..24].try_into().unwrap());
@@ -147,7 +147,7 @@ fn each_kind_of_damage_gets_its_own_error() {
             error,
             CheckpointError::UnsupportedVersion {
                 found: 7,
-                supported: 1
+                supported: 2
             }
         ),
         "{error}"
@@ -214,7 +214,7 @@ fn a_payload_that_passes_the_checksum_but_does_not_decode_says_so() {
     // build with a different layout would produce.
     let payload = &good[HEADER_LEN..good.len() - 100];
     let mut bytes = b"DESCENT\0".to_vec();
-    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
     bytes.extend_from_slice(payload);
