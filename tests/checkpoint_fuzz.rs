@@ -12,7 +12,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
 use checkpoint_support::{model, rich_checkpoint, MLP};
-use descent::checkpoint::{Checkpoint, CheckpointError, LoadMode, HEADER_LEN};
+use descent::checkpoint::{Checkpoint, CheckpointError, LoadMode, FORMAT_VERSION, HEADER_LEN};
 use descent::optim::Adam;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -22,7 +22,7 @@ const CASES: usize = 200_000;
 /// A file around `payload` with a correct header.
 fn seal(payload: &[u8]) -> Vec<u8> {
     let mut bytes = b"DESCENT\0".to_vec();
-    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
     bytes.extend_from_slice(payload);
