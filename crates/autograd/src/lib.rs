@@ -26,7 +26,6 @@
 mod aligned;
 mod anomaly;
 mod backward;
-pub mod cpu;
 mod gemm;
 mod gradcheck;
 mod kernels;
