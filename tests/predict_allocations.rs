@@ -6,6 +6,7 @@
 //! allocator (as `tests/allocations.rs` does).
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 use descent::data::{Dataset, Targets};
@@ -20,9 +21,22 @@ struct CountingAllocator;
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
 
+thread_local! {
+    // The allocations of the thread that runs the predictor. The global
+    // count also sees threads the test does not control (a pool another
+    // crate starts lazily), which made the count flaky on a loaded machine.
+    // A `const` cell: reading it never allocates, so the allocator may.
+    static THREAD_ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count_thread_allocation() {
+    let _ = THREAD_ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+}
+
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_thread_allocation();
         LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
         System.alloc(layout)
     }
@@ -32,6 +46,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_thread_allocation();
         LIVE_BYTES.fetch_add(
             new_size as isize - layout.size() as isize,
             Ordering::Relaxed,
@@ -83,14 +98,14 @@ fn many_predict_calls_keep_memory_flat_and_scores_into_allocates_nothing() {
         let expected = outputs.clone();
 
         let (allocations, live) = (
-            ALLOCATIONS.load(Ordering::SeqCst),
+            THREAD_ALLOCATIONS.with(Cell::get),
             LIVE_BYTES.load(Ordering::SeqCst),
         );
         for _ in 0..20_000 {
             predictor.scores_into(&features, &mut outputs);
             predictor.scores_into(&dataset, &mut outputs);
         }
-        let allocated = ALLOCATIONS.load(Ordering::SeqCst) - allocations;
+        let allocated = THREAD_ALLOCATIONS.with(Cell::get) - allocations;
         let retained = LIVE_BYTES.load(Ordering::SeqCst) - live;
         assert_eq!(outputs, expected);
         assert_eq!(
