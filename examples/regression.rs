@@ -243,12 +243,6 @@ fn run(args: &Args) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
 
-    let curve = |label, column, color, dashed| Curve {
-        label,
-        column,
-        color,
-        dashed,
-    };
     let (csv_path, svg_path) = log.write(
         &args.out,
         &[
@@ -256,14 +250,14 @@ fn run(args: &Args) -> Result<(), String> {
                 title: "Mean squared error (standardised)",
                 y_label: "loss",
                 curves: vec![
-                    curve("train", "train_loss", PALETTE[0], false),
-                    curve("test", "test_loss", PALETTE[1], true),
+                    Curve::solid("train", "train_loss", PALETTE[0]),
+                    Curve::dashed("test", "test_loss", PALETTE[1]),
                 ],
             },
             CurvesPanel {
                 title: "Test R²",
                 y_label: "R²",
-                curves: vec![curve("test R²", "test_r2", PALETTE[2], false)],
+                curves: vec![Curve::solid("test R²", "test_r2", PALETTE[2])],
             },
         ],
     )?;

@@ -244,12 +244,6 @@ fn run(args: &Args) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
 
-    let curve = |label, column, color, dashed| Curve {
-        label,
-        column,
-        color,
-        dashed,
-    };
     let (csv_path, svg_path) = log.write(
         &args.out,
         &[
@@ -257,14 +251,14 @@ fn run(args: &Args) -> Result<(), String> {
                 title: "Cross-entropy",
                 y_label: "loss",
                 curves: vec![
-                    curve("train", "train_loss", PALETTE[0], false),
-                    curve("test", "test_loss", PALETTE[1], true),
+                    Curve::solid("train", "train_loss", PALETTE[0]),
+                    Curve::dashed("test", "test_loss", PALETTE[1]),
                 ],
             },
             CurvesPanel {
                 title: "Test error (1 - accuracy)",
                 y_label: "error",
-                curves: vec![curve("test error", "test_error", PALETTE[2], false)],
+                curves: vec![Curve::solid("test error", "test_error", PALETTE[2])],
             },
         ],
     )?;

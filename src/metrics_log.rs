@@ -37,6 +37,26 @@ pub struct Curve<'a> {
     pub dashed: bool,
 }
 
+impl<'a> Curve<'a> {
+    /// A solid line of `column`, labelled `label`.
+    pub fn solid(label: &'a str, column: &'a str, color: RGBColor) -> Self {
+        Self {
+            label,
+            column,
+            color,
+            dashed: false,
+        }
+    }
+
+    /// A dashed line of `column` (a held-out figure beside a training one).
+    pub fn dashed(label: &'a str, column: &'a str, color: RGBColor) -> Self {
+        Self {
+            dashed: true,
+            ..Self::solid(label, column, color)
+        }
+    }
+}
+
 /// One panel of `curves.svg`: a title, axis labels and curves against the
 /// `epoch` column.
 #[derive(Debug, Clone)]

@@ -151,15 +151,9 @@ pub(crate) fn epoch_line(record: &EpochRecord, epochs: u64) -> String {
 pub(crate) fn write_curves(out: &Path, history: &History, monitor: &str) -> Result<(), String> {
     let log = history.to_metrics_log();
     let has = |name: &str| history.last().is_some_and(|r| r.get(name).is_some());
-    let curve = |label, column, color, dashed| Curve {
-        label,
-        column,
-        color,
-        dashed,
-    };
-    let mut loss_curves = vec![curve("train", "train_loss", PALETTE[0], false)];
+    let mut loss_curves = vec![Curve::solid("train", "train_loss", PALETTE[0])];
     if has("val_loss") {
-        loss_curves.push(curve("validation", "val_loss", PALETTE[1], true));
+        loss_curves.push(Curve::dashed("validation", "val_loss", PALETTE[1]));
     }
     let mut panels = vec![CurvesPanel {
         title: "Loss",
@@ -170,7 +164,7 @@ pub(crate) fn write_curves(out: &Path, history: &History, monitor: &str) -> Resu
         panels.push(CurvesPanel {
             title: monitor,
             y_label: monitor,
-            curves: vec![curve(monitor, monitor, PALETTE[2], false)],
+            curves: vec![Curve::solid(monitor, monitor, PALETTE[2])],
         });
     }
     log.write(out, &panels).map(|_| ())
