@@ -19,12 +19,13 @@ impl Module for Flatten {
         if let Some(problem) = self.input_error(&input) {
             panic!("{problem}");
         }
-        let shape = input.shape();
-        if shape.len() == 2 {
+        // Read in place: `Var::shape` would allocate a vector every step.
+        let (rank, batch, features) =
+            input.with_value(|x| (x.ndim(), x.shape()[0], x.shape()[1..].iter().product()));
+        if rank == 2 {
             return input;
         }
-        let features = shape[1..].iter().product();
-        input.reshape(&[shape[0], features])
+        input.reshape(&[batch, features])
     }
 
     fn input_error(&self, input: &Var<'_>) -> Option<String> {
