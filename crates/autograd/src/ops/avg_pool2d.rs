@@ -77,8 +77,12 @@ impl AvgPool2dOptions {
     }
 
     /// The output's `[height, width]` for an input of `[height, width]`, or
-    /// `None` if the padded input is smaller than the window.
+    /// `None` if the padded input is smaller than the window or the input is
+    /// empty (a window of padding alone has nothing to average).
     pub fn output_size(&self, input: [usize; 2]) -> Option<[usize; 2]> {
+        if input.contains(&0) {
+            return None;
+        }
         let along = |axis: usize| {
             let padded = input[axis] + 2 * self.padding[axis];
             padded

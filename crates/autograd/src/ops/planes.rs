@@ -30,11 +30,7 @@ pub(crate) fn for_each_plane<'a>(
             work(source, target);
         }
     };
-    let planes = if source_plane == 0 {
-        0
-    } else {
-        source.len() / source_plane
-    };
+    let planes = source.len().checked_div(source_plane).unwrap_or(0);
     let large = source.len().max(target.len()) >= PARALLEL_THRESHOLD;
     if large && planes >= 2 && target_plane > 0 {
         let split = |(source, target): (&'a [f32], &'a mut [f32])| {
