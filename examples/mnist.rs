@@ -325,13 +325,12 @@ fn train(args: &Args, threads: usize) -> Result<(), String> {
     let loader = DataLoader::new(train.len(), settings.batch_size, settings.seed);
     // The test set is evaluated after every epoch, so its figures are named
     // `test_*`; `--save` is the trainer's last checkpoint.
-    let mut trainer =
-        Trainer::with_boxed_optimizer(&model, optimizer, Loss::CrossEntropy, loader)
-            .epochs(settings.epochs as u64)
-            .validation_name("test")
-            .monitor("test_accuracy", Goal::Maximize)
-            .output_dir(&args.out)
-            .notes(settings.to_run_settings().to_notes());
+    let mut trainer = Trainer::with_boxed_optimizer(&model, optimizer, Loss::CrossEntropy, loader)
+        .epochs(settings.epochs as u64)
+        .validation_name("test")
+        .monitor("test_accuracy", Goal::Maximize)
+        .output_dir(&args.out)
+        .notes(settings.to_run_settings().to_notes());
     if let Some(schedule) = schedule {
         trainer = trainer.schedule(schedule);
     }

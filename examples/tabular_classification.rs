@@ -172,7 +172,9 @@ fn run(args: &Args) -> Result<(), String> {
         .evaluation_batch_size(256)
         .print_every((args.epochs as u64 / 10).max(1))
         .output_dir(&args.out);
-    trainer.fit(&train, Some(&test)).map_err(|e| e.to_string())?;
+    trainer
+        .fit(&train, Some(&test))
+        .map_err(|e| e.to_string())?;
     let confusion = trainer
         .last_validation()
         .and_then(|evaluation| evaluation.confusion_matrix.clone())

@@ -393,6 +393,7 @@ fn a_test_set_named_test_and_a_single_checkpoint_file_resumed_on_a_new_rate() {
         .verbosity(Verbosity::Quiet)
     };
     let model = mlp(2, &[8], 3, &mut ChaCha8Rng::seed_from_u64(0));
+    let resumed_model = mlp(2, &[8], 3, &mut ChaCha8Rng::seed_from_u64(5));
     let mut trainer = configured(&model).epochs(2);
     let history = trainer.fit(&train, Some(&test)).unwrap();
     let last = history.last().unwrap();
@@ -410,7 +411,6 @@ fn a_test_set_named_test_and_a_single_checkpoint_file_resumed_on_a_new_rate() {
         .collect();
     assert_eq!(written, ["run.ckpt"]);
 
-    let resumed_model = mlp(2, &[8], 3, &mut ChaCha8Rng::seed_from_u64(5));
     let mut resumed = configured(&resumed_model).epochs(3);
     resumed.resume(&file).unwrap();
     assert_eq!(resumed.progress().epoch, 2);
@@ -465,7 +465,10 @@ fn off_a_terminal_an_epoch_is_one_plain_line_and_quiet_prints_none() {
     }
 
     let (stdout, stderr) = printed_by_a_child("quiet");
-    assert!(!stdout.contains("epoch ") && stderr.is_empty(), "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains("epoch ") && stderr.is_empty(),
+        "{stdout}\n{stderr}"
+    );
 }
 
 /// The other process of the test above: a no-op unless one starts it.
@@ -518,4 +521,35 @@ fn the_readme_fits_evaluates_and_predicts_in_under_25_lines() {
     for call in [".fit(", ".evaluate(", "Predictor::new("] {
         assert!(code.iter().any(|line| line.contains(call)), "no {call}");
     }
+}
+
+#[test]
+fn a_finite_loss_with_a_non_finite_gradient_stops_before_the_step() {
+    let data = blobs(32, 1);
+    let model = mlp(2, &[4], 3, &mut ChaCha8Rng::seed_from_u64(0));
+    let before: Vec<f32> = model.parameters()[2].1.value().iter().copied().collect();
+    // √0 is 0, but its derivative is infinite: the loss stays 0 while
+    // 0 · ∞ = NaN reaches every gradient.
+    let loss = Loss::custom(|output, _targets| (output.sum() * 0.0).sqrt());
+    let mut trainer = Trainer::new(&model, Sgd::new(0.1), loss, DataLoader::new(32, 16, 0))
+        .verbosity(Verbosity::Quiet);
+    let error = trainer.fit(&data, None).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("epoch 1, step 1")
+            && message.contains("a gradient is not finite (loss 0)"),
+        "{message}"
+    );
+    let TrainError::Diverged { loss, anomaly, .. } = error else {
+        panic!("{message}")
+    };
+    assert_eq!(loss, 0.0);
+    let anomaly = anomaly.expect("the re-run finds the op");
+    assert_eq!(
+        anomaly.anomaly.phase,
+        descent::autograd::Phase::Backward,
+        "{message}"
+    );
+    let after: Vec<f32> = model.parameters()[2].1.value().iter().copied().collect();
+    assert_eq!(before, after, "the bad step was not taken");
 }

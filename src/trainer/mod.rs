@@ -268,16 +268,16 @@ impl<'m> Trainer<'m> {
             steps > 0,
             "Trainer: checkpoint_every_steps needs at least 1"
         );
-        let plan = self
-            .checkpoints
-            .as_mut()
-            .expect("Trainer: call checkpoint_dir or checkpoint_file before checkpoint_every_steps");
+        let plan = self.checkpoints.as_mut().expect(
+            "Trainer: call checkpoint_dir or checkpoint_file before checkpoint_every_steps",
+        );
         plan.every_steps = Some(steps);
         self
     }
 
     /// Writes `metrics.csv` and `curves.svg` (loss and the monitored figure)
-    /// into `directory` after every epoch.
+    /// into `directory` after every epoch (or as often as
+    /// [`Trainer::print_every`] says).
     pub fn output_dir(mut self, directory: impl Into<PathBuf>) -> Self {
         self.output_dir = Some(directory.into());
         self
@@ -290,8 +290,10 @@ impl<'m> Trainer<'m> {
     }
 
     /// Prints the line of every `epochs`-th epoch only, and of the first
-    /// and the last (every epoch by default): a run of hundreds of short
-    /// epochs stays readable. The history keeps every epoch.
+    /// and the last (every epoch by default), and rewrites the
+    /// [`Trainer::output_dir`] files then: a run of hundreds of short
+    /// epochs stays readable and fast. The history, and the files when they
+    /// are written, keep every epoch.
     ///
     /// # Panics
     /// If `epochs` is 0.
@@ -312,10 +314,7 @@ impl<'m> Trainer<'m> {
     pub fn validation_name(mut self, name: impl Into<String>) -> Self {
         let name = name.into();
         assert!(
-            !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
             "Trainer: the validation set's name must be ASCII letters, digits or `_`, got {name:?}"
         );
         self.validation_name = name;
@@ -548,16 +547,15 @@ impl<'m> Trainer<'m> {
             if interrupted {
                 self.state.history.stopped = Some(StopReason::Interrupted);
                 self.save_last()?;
+                self.write_output_files()?;
                 reporter.abandon();
                 reporter.message(&format!(
                     "interrupted in epoch {epoch} after step {}; {}",
                     self.progress.step,
-                    self.checkpoints
-                        .as_ref()
-                        .map_or("not saved (no checkpoint file)".to_owned(), |plan| format!(
-                            "saved {}",
-                            plan.last.display()
-                        ))
+                    self.checkpoints.as_ref().map_or(
+                        "not saved (no checkpoint file)".to_owned(),
+                        |plan| format!("saved {}", plan.last.display())
+                    )
                 ));
                 return Ok(());
             }
@@ -745,9 +743,10 @@ impl<'m> Trainer<'m> {
         let record = self.state.history.last().expect("just pushed");
         let shown = output::line_shown(epoch, self.epochs, self.print_every, stop);
         reporter.end_epoch(record, self.epochs, &self.validation_name, shown);
-        if let Some(out) = &self.output_dir {
-            output::write_curves(out, &self.state.history, &monitor, &self.validation_name)
-                .map_err(TrainError::Output)?;
+        // The files follow the printed lines: a run of hundreds of short
+        // epochs would otherwise spend most of its time rewriting them.
+        if shown {
+            self.write_output_files()?;
         }
         if let Some(StopReason::EarlyStopping { best_epoch, best }) = self.state.history.stopped {
             reporter.message(&format!(
@@ -755,6 +754,20 @@ impl<'m> Trainer<'m> {
             ));
         }
         Ok(stop)
+    }
+
+    /// `metrics.csv` and `curves.svg` of the history so far, if asked for.
+    fn write_output_files(&self) -> Result<(), TrainError> {
+        let (Some(out), false) = (&self.output_dir, self.state.history.epochs.is_empty()) else {
+            return Ok(());
+        };
+        output::write_curves(
+            out,
+            &self.state.history,
+            &self.monitored().0,
+            &self.validation_name,
+        )
+        .map_err(TrainError::Output)
     }
 
     fn checkpoint(&self) -> Result<Checkpoint, TrainError> {
@@ -780,14 +793,21 @@ impl<'m> Trainer<'m> {
     }
 
     fn save_best(&self) -> Result<(), TrainError> {
-        match self.checkpoints.as_ref().and_then(|plan| plan.best.as_ref()) {
+        match self
+            .checkpoints
+            .as_ref()
+            .and_then(|plan| plan.best.as_ref())
+        {
             Some(path) => self.save_as(path),
             None => Ok(()),
         }
     }
 
     fn save_as(&self, path: &Path) -> Result<(), TrainError> {
-        if let Some(directory) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        if let Some(directory) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(directory).map_err(|error| {
                 TrainError::Output(format!("cannot create {}: {error}", directory.display()))
             })?;
