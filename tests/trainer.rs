@@ -553,3 +553,25 @@ fn a_finite_loss_with_a_non_finite_gradient_stops_before_the_step() {
     let after: Vec<f32> = model.parameters()[2].1.value().iter().copied().collect();
     assert_eq!(before, after, "the bad step was not taken");
 }
+
+#[test]
+fn a_schedule_whose_rate_overflows_stops_with_an_error_not_a_panic() {
+    use descent::optim::{ExponentialLr, LrScheduler};
+    let data = blobs(30, 1);
+    // A model without parameters, so that the huge rate has nothing to
+    // update (an f32 rate of ∞ times a zero gradient would be NaN).
+    let model = Sequential::new().add_named_layer("relu", ReLU);
+    let mut optimizer = Sgd::new(1e-3);
+    // 1e-3 → 1e197 → ∞: the second step has no rate to set.
+    let schedule = LrScheduler::new(&mut optimizer, ExponentialLr::new(1e200)).unwrap();
+    let loss = Loss::custom(|output, _targets| output.sum() * 0.0);
+    let mut trainer = Trainer::new(&model, optimizer, loss, DataLoader::new(30, 10, 0))
+        .epochs(3)
+        .schedule(schedule)
+        .verbosity(Verbosity::Quiet);
+    let error = trainer.fit(&data, None).unwrap_err();
+    assert!(
+        matches!(error, TrainError::Schedule { epoch: 2, .. }),
+        "{error}"
+    );
+}

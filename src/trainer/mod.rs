@@ -699,7 +699,12 @@ impl<'m> Trainer<'m> {
         let monitored = record.get(&monitor);
         match &mut self.schedule {
             Some(ScheduleState::Epochs(scheduler)) => {
-                scheduler.step(self.optimizer.as_mut());
+                scheduler
+                    .try_step(self.optimizer.as_mut())
+                    .map_err(|error| TrainError::Schedule {
+                        epoch,
+                        message: error.to_string(),
+                    })?;
             }
             Some(ScheduleState::Plateau(plateau)) => {
                 let value = monitored.ok_or_else(|| unknown_figure(&monitor, &record))?;
