@@ -58,6 +58,16 @@ pub enum TrainError {
         /// The figures the run has.
         known: Vec<String>,
     },
+    /// The learning-rate schedule could not step after an epoch: its next
+    /// rate would be negative or not finite (a rate that grows without end,
+    /// or a resumed schedule at odds with the optimizer's rate).
+    #[error("after epoch {epoch}, the learning-rate schedule could not step: {message}")]
+    Schedule {
+        /// The epoch just finished, counted from 1.
+        epoch: u64,
+        /// Why.
+        message: String,
+    },
     /// The curves or a folder could not be written.
     #[error("{0}")]
     Output(String),

@@ -76,7 +76,10 @@ const EXPLOSION_FACTOR: f64 = 1e6;
 /// Where checkpoints go and how often.
 #[derive(Clone, Debug)]
 struct CheckpointPlan {
-    directory: PathBuf,
+    /// The last checkpoint, rewritten every epoch (and every `every_steps`).
+    last: PathBuf,
+    /// The checkpoint of the best monitored figure, if one is kept.
+    best: Option<PathBuf>,
     every_steps: Option<u64>,
 }
 
@@ -92,7 +95,9 @@ struct CheckpointPlan {
 ///   (`val_loss`) and, for class targets, `val_accuracy` and `val_macro_f1`
 ///   (the confusion matrix with per-class precision, recall and F1 is in
 ///   [`Trainer::last_validation`]), for real values `val_mse`, `val_mae` and
-///   `val_r2`, plus the user's [`Metric`]s as `val_<name>`.
+///   `val_r2`, plus the user's [`Metric`]s as `val_<name>`. A held-out set
+///   that is not a validation set is named otherwise with
+///   [`Trainer::validation_name`] (`test_loss`, `test_accuracy`, …).
 /// - **Monitoring.** One figure is monitored (by default the early
 ///   stopping's, else `val_loss`, else `loss`): the best checkpoint and a
 ///   [`ReduceLrOnPlateau`](descent_optim::ReduceLrOnPlateau) schedule read it.
@@ -121,6 +126,8 @@ pub struct Trainer<'m> {
     checkpoints: Option<CheckpointPlan>,
     output_dir: Option<PathBuf>,
     verbosity: Verbosity,
+    print_every: u64,
+    validation_name: String,
     evaluation_batch_size: usize,
     handle_ctrl_c: bool,
     stop_flag: Arc<AtomicBool>,
@@ -172,6 +179,8 @@ impl<'m> Trainer<'m> {
             checkpoints: None,
             output_dir: None,
             verbosity: Verbosity::Auto,
+            print_every: 1,
+            validation_name: "val".to_owned(),
             evaluation_batch_size: 1000,
             handle_ctrl_c: true,
             stop_flag: Arc::new(AtomicBool::new(false)),
@@ -225,33 +234,50 @@ impl<'m> Trainer<'m> {
     /// Writes `last.ckpt` after every epoch and `best.ckpt` when the
     /// monitored figure improves, into `directory` (created if needed).
     pub fn checkpoint_dir(mut self, directory: impl Into<PathBuf>) -> Self {
+        let directory = directory.into();
         let every_steps = self.checkpoints.as_ref().and_then(|plan| plan.every_steps);
         self.checkpoints = Some(CheckpointPlan {
-            directory: directory.into(),
+            last: directory.join("last.ckpt"),
+            best: Some(directory.join("best.ckpt")),
             every_steps,
         });
         self
     }
 
-    /// Also writes `last.ckpt` every `steps` optimizer steps, mid-epoch.
+    /// Writes the last checkpoint to the file `path` after every epoch (and
+    /// on Ctrl-C), and keeps no best one: a command line's `--save PATH`.
+    /// The file's folder is created if needed.
+    pub fn checkpoint_file(mut self, path: impl Into<PathBuf>) -> Self {
+        let every_steps = self.checkpoints.as_ref().and_then(|plan| plan.every_steps);
+        self.checkpoints = Some(CheckpointPlan {
+            last: path.into(),
+            best: None,
+            every_steps,
+        });
+        self
+    }
+
+    /// Also writes the last checkpoint every `steps` optimizer steps,
+    /// mid-epoch.
     ///
     /// # Panics
-    /// If `steps` is 0 or no [`Trainer::checkpoint_dir`] was given first.
+    /// If `steps` is 0 or neither [`Trainer::checkpoint_dir`] nor
+    /// [`Trainer::checkpoint_file`] was given first.
     pub fn checkpoint_every_steps(mut self, steps: u64) -> Self {
         assert!(
             steps > 0,
             "Trainer: checkpoint_every_steps needs at least 1"
         );
-        let plan = self
-            .checkpoints
-            .as_mut()
-            .expect("Trainer: call checkpoint_dir before checkpoint_every_steps");
+        let plan = self.checkpoints.as_mut().expect(
+            "Trainer: call checkpoint_dir or checkpoint_file before checkpoint_every_steps",
+        );
         plan.every_steps = Some(steps);
         self
     }
 
     /// Writes `metrics.csv` and `curves.svg` (loss and the monitored figure)
-    /// into `directory` after every epoch.
+    /// into `directory` after every epoch (or as often as
+    /// [`Trainer::print_every`] says).
     pub fn output_dir(mut self, directory: impl Into<PathBuf>) -> Self {
         self.output_dir = Some(directory.into());
         self
@@ -260,6 +286,38 @@ impl<'m> Trainer<'m> {
     /// How much to print ([`Verbosity::Auto`] by default).
     pub fn verbosity(mut self, verbosity: Verbosity) -> Self {
         self.verbosity = verbosity;
+        self
+    }
+
+    /// Prints the line of every `epochs`-th epoch only, and of the first
+    /// and the last (every epoch by default), and rewrites the
+    /// [`Trainer::output_dir`] files then: a run of hundreds of short
+    /// epochs stays readable and fast. The history, and the files when they
+    /// are written, keep every epoch.
+    ///
+    /// # Panics
+    /// If `epochs` is 0.
+    pub fn print_every(mut self, epochs: u64) -> Self {
+        assert!(epochs > 0, "Trainer: print_every needs at least 1");
+        self.print_every = epochs;
+        self
+    }
+
+    /// What the held-out set passed to [`Trainer::fit`] is called in the
+    /// figures' names and the output: `val` by default (`val_loss`, `val
+    /// accuracy`), `test` for a run that evaluates on its test set after
+    /// every epoch (`test_loss`, `test_accuracy`), as the MNIST example does.
+    ///
+    /// # Panics
+    /// If `name` is empty or holds anything but ASCII letters, digits and
+    /// `_` (it becomes part of CSV column names).
+    pub fn validation_name(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        assert!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "Trainer: the validation set's name must be ASCII letters, digits or `_`, got {name:?}"
+        );
+        self.validation_name = name;
         self
     }
 
@@ -321,9 +379,22 @@ impl<'m> Trainer<'m> {
         self.optimizer.as_ref()
     }
 
+    /// The optimizer, to change after a [`Trainer::resume`] (a new base
+    /// learning rate, say, with [`Trainer::set_schedule`]).
+    pub fn optimizer_mut(&mut self) -> &mut dyn Optimizer {
+        self.optimizer.as_mut()
+    }
+
+    /// Replaces the learning-rate schedule, e.g. after a
+    /// [`Trainer::resume`] that should continue on another plan than the
+    /// saved one; `None` keeps the rate where it is.
+    pub fn set_schedule(&mut self, schedule: Option<ScheduleState>) {
+        self.schedule = schedule;
+    }
+
     /// The monitored figure and its goal: [`Trainer::monitor`]'s, else the
     /// early stopping's, else `val_loss` (`loss` for a run without
-    /// validation).
+    /// validation; see also [`Trainer::validation_name`]).
     pub fn monitored(&self) -> (String, Goal) {
         let validated = self
             .state
@@ -340,8 +411,12 @@ impl<'m> Trainer<'m> {
         if let Some(stopping) = &self.early_stopping {
             return (stopping.monitor().to_owned(), stopping.goal());
         }
-        let figure = if validated { "val_loss" } else { "loss" };
-        (figure.to_owned(), Goal::Minimize)
+        let figure = if validated {
+            format!("{}_loss", self.validation_name)
+        } else {
+            "loss".to_owned()
+        };
+        (figure, Goal::Minimize)
     }
 
     /// The loss and metrics of the model on `dataset`, in evaluation mode,
@@ -472,16 +547,15 @@ impl<'m> Trainer<'m> {
             if interrupted {
                 self.state.history.stopped = Some(StopReason::Interrupted);
                 self.save_last()?;
+                self.write_output_files()?;
                 reporter.abandon();
                 reporter.message(&format!(
-                    "interrupted in epoch {epoch} after step {}; saved{}",
+                    "interrupted in epoch {epoch} after step {}; {}",
                     self.progress.step,
-                    self.checkpoints
-                        .as_ref()
-                        .map_or(String::new(), |plan| format!(
-                            " {}",
-                            plan.directory.join("last.ckpt").display()
-                        ))
+                    self.checkpoints.as_ref().map_or(
+                        "not saved (no checkpoint file)".to_owned(),
+                        |plan| format!("saved {}", plan.last.display())
+                    )
                 ));
                 return Ok(());
             }
@@ -614,9 +688,9 @@ impl<'m> Trainer<'m> {
             learning_rate: done.learning_rate,
             seconds: done.seconds,
             samples_per_second: done.samples as f64 / done.seconds.max(f64::MIN_POSITIVE),
-            validation: evaluation
-                .as_ref()
-                .map_or_else(Vec::new, |evaluation| evaluation.prefixed("val_")),
+            validation: evaluation.as_ref().map_or_else(Vec::new, |evaluation| {
+                evaluation.prefixed(&format!("{}_", self.validation_name))
+            }),
         };
         self.last_validation = evaluation;
         self.progress.epoch = epoch;
@@ -625,7 +699,12 @@ impl<'m> Trainer<'m> {
         let monitored = record.get(&monitor);
         match &mut self.schedule {
             Some(ScheduleState::Epochs(scheduler)) => {
-                scheduler.step(self.optimizer.as_mut());
+                scheduler
+                    .try_step(self.optimizer.as_mut())
+                    .map_err(|error| TrainError::Schedule {
+                        epoch,
+                        message: error.to_string(),
+                    })?;
             }
             Some(ScheduleState::Plateau(plateau)) => {
                 let value = monitored.ok_or_else(|| unknown_figure(&monitor, &record))?;
@@ -667,9 +746,12 @@ impl<'m> Trainer<'m> {
             self.save_best()?;
         }
         let record = self.state.history.last().expect("just pushed");
-        reporter.end_epoch(record, self.epochs);
-        if let Some(out) = &self.output_dir {
-            output::write_curves(out, &self.state.history, &monitor).map_err(TrainError::Output)?;
+        let shown = output::line_shown(epoch, self.epochs, self.print_every, stop);
+        reporter.end_epoch(record, self.epochs, &self.validation_name, shown);
+        // The files follow the printed lines: a run of hundreds of short
+        // epochs would otherwise spend most of its time rewriting them.
+        if shown {
+            self.write_output_files()?;
         }
         if let Some(StopReason::EarlyStopping { best_epoch, best }) = self.state.history.stopped {
             reporter.message(&format!(
@@ -677,6 +759,20 @@ impl<'m> Trainer<'m> {
             ));
         }
         Ok(stop)
+    }
+
+    /// `metrics.csv` and `curves.svg` of the history so far, if asked for.
+    fn write_output_files(&self) -> Result<(), TrainError> {
+        let (Some(out), false) = (&self.output_dir, self.state.history.epochs.is_empty()) else {
+            return Ok(());
+        };
+        output::write_curves(
+            out,
+            &self.state.history,
+            &self.monitored().0,
+            &self.validation_name,
+        )
+        .map_err(TrainError::Output)
     }
 
     fn checkpoint(&self) -> Result<Checkpoint, TrainError> {
@@ -695,28 +791,36 @@ impl<'m> Trainer<'m> {
     }
 
     fn save_last(&self) -> Result<(), TrainError> {
-        self.save_as("last.ckpt")
+        match &self.checkpoints {
+            Some(plan) => self.save_as(&plan.last),
+            None => Ok(()),
+        }
     }
 
     fn save_best(&self) -> Result<(), TrainError> {
-        self.save_as("best.ckpt")
+        match self
+            .checkpoints
+            .as_ref()
+            .and_then(|plan| plan.best.as_ref())
+        {
+            Some(path) => self.save_as(path),
+            None => Ok(()),
+        }
     }
 
-    fn save_as(&self, name: &str) -> Result<(), TrainError> {
-        let Some(plan) = &self.checkpoints else {
-            return Ok(());
-        };
-        std::fs::create_dir_all(&plan.directory).map_err(|error| {
-            TrainError::Output(format!(
-                "cannot create {}: {error}",
-                plan.directory.display()
-            ))
-        })?;
-        let path = plan.directory.join(name);
+    fn save_as(&self, path: &Path) -> Result<(), TrainError> {
+        if let Some(directory) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(directory).map_err(|error| {
+                TrainError::Output(format!("cannot create {}: {error}", directory.display()))
+            })?;
+        }
         self.checkpoint()?
-            .save(&path)
+            .save(path)
             .map_err(|source| TrainError::Checkpoint {
-                path,
+                path: path.to_owned(),
                 source: Box::new(source),
             })
     }
