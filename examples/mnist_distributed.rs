@@ -63,25 +63,34 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let world = match World::init() {
-        Ok(world) => world,
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.max(1))
+        .build()
+    {
+        Ok(pool) => pool,
         Err(error) => {
-            eprintln!("error: {error}");
+            eprintln!("error: cannot start worker threads: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let outcome = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.max(1))
-        .build()
-        .map_err(|error| format!("cannot start worker threads: {error}"))
-        .and_then(|pool| pool.install(|| train(&args, &world)));
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error on rank {}: {message}", world.rank());
-            ExitCode::FAILURE
+    // The world is made on the thread that trains: MPI is initialised for
+    // calls from that thread only.
+    pool.install(|| {
+        let world = match World::init() {
+            Ok(world) => world,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match train(&args, &world) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error on rank {}: {message}", world.rank());
+                ExitCode::FAILURE
+            }
         }
-    }
+    })
 }
 
 fn train(args: &Args, world: &World) -> Result<(), String> {

@@ -25,7 +25,10 @@ const ABORT_CODE: i32 = 70;
 /// This process's place in an MPI job (`mpirun -np N`, Slurm's `srun`):
 /// MPI initialised, `MPI_COMM_WORLD`, the rank and the rank count.
 ///
-/// Make one at the start of `main` with [`World::init`] and hand it to
+/// Make one at the start of `main` with [`World::init`], on the thread that
+/// will train (inside `pool.install` when the program trains in a rayon
+/// pool of its own: MPI is initialised for calls from that thread only,
+/// which is why a `World` cannot be sent to another), and hand it to
 /// [`Trainer::distributed`](crate::trainer::Trainer::distributed). Dropping
 /// it finalises MPI. Run alone (no `mpirun`), it is a world of one rank and
 /// training is exactly single-process training.
