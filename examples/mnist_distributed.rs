@@ -103,7 +103,8 @@ fn train(args: &Args, world: &World) -> Result<(), String> {
         &mut ChaCha8Rng::seed_from_u64(args.seed),
     );
     let mut optimizer = Adam::new(args.lr);
-    let schedule = LrScheduler::new(&mut optimizer, CosineAnnealingLr::new(args.epochs as usize));
+    let schedule = LrScheduler::new(&mut optimizer, CosineAnnealingLr::new(args.epochs as usize))
+        .map_err(|error| format!("the schedule: {error}"))?;
     let loader = DataLoader::new(train.len(), args.batch_size, args.seed);
     let mut trainer = Trainer::new(&model, optimizer, Loss::CrossEntropy, loader)
         .epochs(args.epochs)

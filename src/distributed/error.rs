@@ -49,8 +49,8 @@ pub enum DistributedError {
     /// Some ranks did not send their gradients within the timeout: they
     /// died, hang, or are stuck far behind.
     #[error(
-        "rank {rank}: no gradients from rank(s) {missing:?} within {timeout:?} in step {step}; \
-         they died or hang"
+        "no gradients from rank(s) {missing:?} within {timeout:?} in step {step} (waiting on \
+         rank {rank}); they died or hang"
     )]
     Timeout {
         /// The rank that waited.

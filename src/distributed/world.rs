@@ -119,10 +119,10 @@ impl World {
     /// (`MPI_Abort`): for failures after which the ranks cannot agree to
     /// stop together.
     pub fn abort(&self, message: &str) -> ! {
-        eprintln!(
+        print_error_line(&format!(
             "descent: rank {} of {}: {message}; aborting all ranks",
             self.rank, self.size
-        );
+        ));
         self.communicator.abort(ABORT_CODE)
     }
 
@@ -141,7 +141,11 @@ impl World {
             Some(bytes) if self.is_leader() => bytes,
             _ => vec![0u8; usize::try_from(length).expect("rank 0 held this many bytes")],
         };
-        root.broadcast_into(&mut buffer[..]);
+        // An empty Vec's pointer is dangling, which MPI may refuse even
+        // for a count of 0.
+        if !buffer.is_empty() {
+            root.broadcast_into(&mut buffer[..]);
+        }
         buffer
     }
 
@@ -223,6 +227,14 @@ pub(crate) fn hash_of(value: &impl Hash) -> u64 {
     hasher.finish()
 }
 
+/// Writes `line` to stderr in one write: stderr is unbuffered, `eprintln!`
+/// writes its pieces one by one, and the ranks' lines would interleave in
+/// mpirun's output.
+fn print_error_line(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+}
+
 /// A panic on one rank would leave the others blocked in the next
 /// collective forever; after the usual panic message this prints the rank
 /// and aborts the job. The hook is process-wide by nature (the one place
@@ -235,7 +247,9 @@ fn install_abort_on_panic(rank: usize, size: usize, armed: Arc<AtomicBool>) {
         if !armed.load(Ordering::SeqCst) {
             return;
         }
-        eprintln!("descent: rank {rank} of {size} panicked; aborting all ranks");
+        print_error_line(&format!(
+            "descent: rank {rank} of {size} panicked; aborting all ranks"
+        ));
         // SAFETY: MPI is initialised (the hook is installed after
         // `initialize` succeeded) and MPI_Abort may be called from any
         // thread at that point; it does not return.
