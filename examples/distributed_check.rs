@@ -19,9 +19,11 @@
 //!   in its 5th step; the job must end, non-zero, naming rank 1.
 //! - `exchange [FLOATS]`: times descent's fixed-order sum against
 //!   `MPI_Allreduce` over a buffer of the MNIST MLP's 535,818 gradients
-//!   (median of 50) and reports whether their bits agree (a measurement,
-//!   not a check).
+//!   (median of 50) and reports whether their bits agree (a measurement);
+//!   checks that the fixed-order sums after the first allocate nothing on
+//!   the calling thread (MPI's own C allocations are not Rust's to count).
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -37,6 +39,40 @@ use descent::trainer::{Loss, Trainer, Verbosity};
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+
+/// Counts the allocations of each thread, for the `exchange` mode.
+struct CountingAllocator;
+
+thread_local! {
+    // A `const` cell: reading it never allocates, so the allocator may.
+    static THREAD_ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count_allocation() {
+    let _ = THREAD_ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_allocation();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_allocation();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+fn thread_allocations() -> usize {
+    THREAD_ALLOCATIONS.with(Cell::get)
+}
 
 /// 481 samples in global batches of 48: the last batch of an epoch has one
 /// sample, so on 2 or 3 ranks some shards are empty.
@@ -293,16 +329,21 @@ fn exchange(world: &World, floats: usize) -> Result<(), String> {
         times.sort_by(f64::total_cmp);
         times[times.len() / 2]
     };
-    let mut fixed_times = Vec::new();
-    let mut mpi_times = Vec::new();
+    let mut fixed_times = Vec::with_capacity(50);
+    let mut mpi_times = Vec::with_capacity(50);
+    let mut allocations = 0;
     for step in 0..50 {
         exchange.buffer().copy_from_slice(&values);
         world.barrier();
+        let before = thread_allocations();
         let started = std::time::Instant::now();
         exchange
             .sum(world, step)
             .map_err(|error| error.to_string())?;
         fixed_times.push(started.elapsed().as_secs_f64());
+        if step > 0 {
+            allocations += thread_allocations() - before;
+        }
         world.barrier();
         let started = std::time::Instant::now();
         communicator.all_reduce_into(&values[..], &mut summed[..], SystemOperation::sum());
@@ -316,6 +357,9 @@ fn exchange(world: &World, floats: usize) -> Result<(), String> {
         .zip(&summed)
         .filter(|(a, b)| a.to_bits() != b.to_bits())
         .count();
+    if allocations > 0 {
+        return Err(format!("49 fixed-order sums allocated {allocations} times"));
+    }
     if world.is_leader() {
         println!(
             "{} ranks, {floats} floats: fixed-order sum {:.3} ms, MPI_Allreduce {:.3} ms (medians of 50); \
