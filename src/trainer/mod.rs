@@ -693,27 +693,30 @@ impl<'m> Trainer<'m> {
                 local = Some((input, loss.item()));
             }
             let local_loss = local.map_or(0.0, |(_, loss)| loss);
-            #[cfg(feature = "mpi")]
-            let reduced = self.distributed.as_mut().map(|parallel| {
-                let stop = self.stop_flag.swap(false, Ordering::SeqCst)
-                    || (self.handle_ctrl_c && interrupt::take_ctrl_c());
-                let step = self.progress.step + 1;
-                match parallel.reduce(&self.parameters, local_loss, samples, batch_len, stop, step)
-                {
-                    Ok(reduced) => (reduced.loss, reduced.finite, reduced.stop),
-                    // A rank is gone or MPI failed: the ranks can no longer
-                    // agree on anything, so the job ends here.
-                    Err(error) => parallel.world().abort(&error.to_string()),
-                }
-            });
-            #[cfg(not(feature = "mpi"))]
-            let reduced: Option<(f32, bool, bool)> = None;
-            let (loss, finite, stop) = reduced.unwrap_or_else(|| {
+            let alone = || {
                 debug_assert_eq!(samples, batch_len);
                 let finite =
                     local_loss.is_finite() && divergence::gradients_are_finite(&self.parameters);
                 (local_loss, finite, false)
-            });
+            };
+            #[cfg(feature = "mpi")]
+            let (loss, finite, stop) = match self.distributed.as_mut() {
+                Some(parallel) => {
+                    let stop = self.stop_flag.swap(false, Ordering::SeqCst)
+                        || (self.handle_ctrl_c && interrupt::take_ctrl_c());
+                    let step = self.progress.step + 1;
+                    let parameters = &self.parameters;
+                    match parallel.reduce(parameters, local_loss, samples, batch_len, stop, step) {
+                        Ok(reduced) => (reduced.loss, reduced.finite, reduced.stop),
+                        // A rank is gone or MPI failed: the ranks can no
+                        // longer agree on anything, so the job ends here.
+                        Err(error) => parallel.world().abort(&error.to_string()),
+                    }
+                }
+                None => alone(),
+            };
+            #[cfg(not(feature = "mpi"))]
+            let (loss, finite, stop) = alone();
             // A diverged step keeps its batch for the anomaly re-run.
             let saved = local.filter(|_| !finite).map(|(input, _)| SavedBatch {
                 features: input.value(),
