@@ -71,4 +71,9 @@ pub enum TrainError {
     /// The curves or a folder could not be written.
     #[error("{0}")]
     Output(String),
+    /// The ranks of a data-parallel run disagree, or rank 0 failed at what
+    /// only it does.
+    #[cfg(feature = "mpi")]
+    #[error("data-parallel training: {0}")]
+    Distributed(crate::distributed::DistributedError),
 }

@@ -137,11 +137,18 @@ pub struct Trainer<'m> {
     workspace: Workspace,
     runner: BatchRunner,
     last_validation: Option<Evaluation>,
+    /// This rank's side of a data-parallel run.
+    #[cfg(feature = "mpi")]
+    distributed: Option<crate::distributed::DataParallel<'m>>,
 }
 
 /// How one step ended.
 enum StepOutcome {
-    Finished { loss: f32, samples: usize },
+    /// `stop`: a data-parallel run's ranks agreed to stop after this step.
+    Finished {
+        loss: f32,
+        stop: bool,
+    },
     Diverged(Box<TrainError>),
 }
 
@@ -190,7 +197,106 @@ impl<'m> Trainer<'m> {
             workspace: Workspace::default(),
             runner: BatchRunner::new(),
             last_validation: None,
+            #[cfg(feature = "mpi")]
+            distributed: None,
         }
+    }
+
+    /// Trains data-parallel over the ranks of `world` (feature `mpi`; see
+    /// [`crate::distributed`]): the loader's batch size is the global
+    /// batch, each rank trains on its slice of every batch, the gradients
+    /// are averaged over the ranks before every step, and rank 0 alone
+    /// prints and writes checkpoints and curves. Every rank must build the
+    /// same trainer and call the same methods.
+    #[cfg(feature = "mpi")]
+    pub fn distributed(mut self, world: &'m crate::distributed::World) -> Self {
+        self.distributed = Some(crate::distributed::DataParallel::new(
+            world,
+            &self.parameters,
+        ));
+        self
+    }
+
+    /// Whether this process prints and writes files: always, unless it is
+    /// a rank other than 0 of a data-parallel run.
+    fn is_leader(&self) -> bool {
+        #[cfg(feature = "mpi")]
+        if let Some(parallel) = &self.distributed {
+            return parallel.world().is_leader();
+        }
+        true
+    }
+
+    /// In a data-parallel run, every rank gets the outcome of what rank 0
+    /// alone did (a save, the curves), so that all stop together when it
+    /// failed; alone, the outcome itself.
+    fn agree(&self, outcome: Result<(), TrainError>) -> Result<(), TrainError> {
+        #[cfg(feature = "mpi")]
+        if let Some(parallel) = &self.distributed {
+            use crate::distributed::LeaderOutcome;
+            return parallel
+                .world()
+                .broadcast_outcome(outcome)
+                .map_err(|failure| match failure {
+                    LeaderOutcome::Own(error) => error,
+                    LeaderOutcome::Leader(error) => TrainError::Distributed(error),
+                });
+        }
+        outcome
+    }
+
+    /// The next batch, or this rank's shard of it in a data-parallel run,
+    /// in the workspace; the whole batch's length, or `None` at the end of
+    /// the epoch.
+    fn next_batch(&mut self, train: &Dataset) -> Option<usize> {
+        #[cfg(feature = "mpi")]
+        let shard = self
+            .distributed
+            .as_ref()
+            .map_or(descent_data::Shard::WHOLE, |parallel| parallel.shard());
+        #[cfg(not(feature = "mpi"))]
+        let shard = descent_data::Shard::WHOLE;
+        self.loader
+            .next_shard(train, &mut self.workspace.batch, shard)
+    }
+
+    /// Reads a checkpoint; in a data-parallel run rank 0 reads it and sends
+    /// its bytes to the others, so that only rank 0 needs the file.
+    fn load_checkpoint(&self, path: &Path) -> Result<Checkpoint, TrainError> {
+        let checkpoint_error = |source| TrainError::Checkpoint {
+            path: path.to_owned(),
+            source: Box::new(source),
+        };
+        #[cfg(feature = "mpi")]
+        if let Some(parallel) = &self.distributed {
+            let world = parallel.world();
+            let bytes = if world.is_leader() {
+                let bytes = Checkpoint::load(path).and_then(|checkpoint| checkpoint.to_bytes());
+                let (outcome, bytes) = match bytes {
+                    Ok(bytes) => (Ok(()), Some(bytes)),
+                    Err(error) => (Err(checkpoint_error(error)), None),
+                };
+                self.agree(outcome)?;
+                bytes
+            } else {
+                self.agree(Ok(()))?;
+                None
+            };
+            let bytes = world.broadcast_bytes(bytes);
+            return Checkpoint::from_bytes(&bytes).map_err(checkpoint_error);
+        }
+        Checkpoint::load(path).map_err(checkpoint_error)
+    }
+
+    /// Compares the ranks' weights (a data-parallel run only).
+    fn check_replicas(&self) -> Result<(), TrainError> {
+        #[cfg(feature = "mpi")]
+        if let Some(parallel) = &self.distributed {
+            parallel
+                .check_replicas(self.model, self.progress.step)
+                .map_err(TrainError::Distributed)?;
+        }
+        Ok(())
     }
 
     /// The number of epochs to train in all (a resumed run counts the
@@ -447,7 +553,7 @@ impl<'m> Trainer<'m> {
             path: path.to_owned(),
             source: Box::new(source),
         };
-        let checkpoint = Checkpoint::load(path).map_err(checkpoint_error)?;
+        let checkpoint = self.load_checkpoint(path)?;
         let encoded = checkpoint
             .trainer_state()
             .ok_or_else(|| TrainError::Resume {
@@ -510,7 +616,12 @@ impl<'m> Trainer<'m> {
             self.loader.dataset_len(),
             train.len()
         );
-        let mut reporter = Reporter::new(self.verbosity);
+        let verbosity = if self.is_leader() {
+            self.verbosity
+        } else {
+            Verbosity::Quiet
+        };
+        let mut reporter = Reporter::new(verbosity);
         if self.handle_ctrl_c {
             if let Err(reason) = interrupt::install_handler() {
                 reporter.warn(&format!("Ctrl-C will not save the run: {reason}"));
@@ -520,6 +631,12 @@ impl<'m> Trainer<'m> {
             return Ok(self.state.history.clone());
         }
         self.state.history.stopped = None;
+        #[cfg(feature = "mpi")]
+        if let Some(parallel) = &self.distributed {
+            parallel
+                .synchronise(self.model, &self.loader, self.progress, self.epochs)
+                .map_err(TrainError::Distributed)?;
+        }
         let result = self.run_epochs(train, validation, &mut reporter);
         reporter.abandon();
         result?;
@@ -579,9 +696,9 @@ impl<'m> Trainer<'m> {
     ) -> Result<bool, TrainError> {
         self.model.set_training(true);
         with_active_workers(|| {
-            while self.loader.next_batch(train, &mut self.workspace.batch) {
-                let (loss, samples) = match self.step(epoch) {
-                    StepOutcome::Finished { loss, samples } => (loss, samples),
+            while let Some(samples) = self.next_batch(train) {
+                let (loss, agreed_stop) = match self.step(epoch, samples) {
+                    StepOutcome::Finished { loss, stop } => (loss, stop),
                     StepOutcome::Diverged(error) => return Err(*error),
                 };
                 self.progress.step += 1;
@@ -596,6 +713,17 @@ impl<'m> Trainer<'m> {
                         self.save_last()?;
                     }
                 }
+                if cfg!(debug_assertions) {
+                    self.check_replicas()?;
+                }
+                if self.is_distributed() {
+                    // The ranks read their flags before the gradient
+                    // exchange and agreed on them in it.
+                    if agreed_stop {
+                        return Ok(true);
+                    }
+                    continue;
+                }
                 let ctrl_c = self.handle_ctrl_c && interrupt::take_ctrl_c();
                 if self.stop_flag.swap(false, Ordering::SeqCst) || ctrl_c {
                     return Ok(true);
@@ -605,43 +733,82 @@ impl<'m> Trainer<'m> {
         })
     }
 
-    /// One optimizer step on the batch in the workspace, unless its loss or
-    /// a gradient is not finite.
-    fn step(&mut self, epoch: u64) -> StepOutcome {
+    fn is_distributed(&self) -> bool {
+        #[cfg(feature = "mpi")]
+        if self.distributed.is_some() {
+            return true;
+        }
+        false
+    }
+
+    /// One optimizer step on the batch in the workspace (a rank's shard of
+    /// a batch of `batch_len` samples in a data-parallel run), unless the
+    /// loss or a gradient is not finite.
+    fn step(&mut self, epoch: u64, batch_len: usize) -> StepOutcome {
         let Workspace { tape, batch } = &mut self.workspace;
         let samples = batch.len();
-        let (loss, saved) = {
-            // The batch's features move onto the tape and a recycled buffer
-            // takes their place for the next fill: no copy.
-            let mut features = batch.swap_features(Array2::zeros((0, 0))).into_dyn();
-            let input = tape.constant_swap(&mut features);
-            batch.swap_features(
-                features
-                    .into_dimensionality()
-                    .expect("the storage has the batch's 2-D shape"),
-            );
-            let output = self.model.forward(input);
-            let targets = batch.targets();
-            let loss = self.loss.compute(output, &targets, Reduction::Mean);
-            loss.backward();
-            let value = loss.item();
-            let finite = value.is_finite() && divergence::gradients_are_finite(&self.parameters);
+        let (loss, diverged, saved, stop) = {
+            // A rank's shard of a batch smaller than the rank count may be
+            // empty: it runs no forward pass and contributes nothing.
+            let mut local = None;
+            if samples > 0 {
+                // The batch's features move onto the tape and a recycled
+                // buffer takes their place for the next fill: no copy.
+                let mut features = batch.swap_features(Array2::zeros((0, 0))).into_dyn();
+                let input = tape.constant_swap(&mut features);
+                batch.swap_features(
+                    features
+                        .into_dimensionality()
+                        .expect("the storage has the batch's 2-D shape"),
+                );
+                let output = self.model.forward(input);
+                let loss = self.loss.compute(output, &batch.targets(), Reduction::Mean);
+                loss.backward();
+                local = Some((input, loss.item()));
+            }
+            let local_loss = local.map_or(0.0, |(_, loss)| loss);
+            let alone = || {
+                debug_assert_eq!(samples, batch_len);
+                let finite =
+                    local_loss.is_finite() && divergence::gradients_are_finite(&self.parameters);
+                (local_loss, finite, false)
+            };
+            #[cfg(feature = "mpi")]
+            let (loss, finite, stop) = match self.distributed.as_mut() {
+                Some(parallel) => {
+                    let stop = self.stop_flag.swap(false, Ordering::SeqCst)
+                        || (self.handle_ctrl_c && interrupt::take_ctrl_c());
+                    let step = self.progress.step + 1;
+                    let parameters = &self.parameters;
+                    match parallel.reduce(parameters, local_loss, samples, batch_len, stop, step) {
+                        Ok(reduced) => (reduced.loss, reduced.finite, reduced.stop),
+                        // A rank is gone or MPI failed: the ranks can no
+                        // longer agree on anything, so the job ends here.
+                        Err(error) => parallel.world().abort(&error.to_string()),
+                    }
+                }
+                None => alone(),
+            };
+            #[cfg(not(feature = "mpi"))]
+            let (loss, finite, stop) = alone();
             // A diverged step keeps its batch for the anomaly re-run.
-            let saved = (!finite).then(|| SavedBatch {
+            let saved = local.filter(|_| !finite).map(|(input, _)| SavedBatch {
                 features: input.value(),
-                targets: SavedTargets::from_batch(&targets),
+                targets: SavedTargets::from_batch(&batch.targets()),
             });
-            (value, saved)
+            (loss, !finite, saved, stop)
         };
-        if let Some(saved) = saved {
+        if diverged {
             tape.reset();
-            let anomaly = divergence::rerun_with_anomaly_detection(
-                self.model,
-                &self.parameters,
-                &self.loss,
-                tape,
-                &saved,
-            );
+            let anomaly = saved.and_then(|saved| {
+                divergence::rerun_with_anomaly_detection(
+                    self.model,
+                    &self.parameters,
+                    &self.loss,
+                    tape,
+                    &saved,
+                )
+            });
             return StepOutcome::Diverged(Box::new(TrainError::Diverged {
                 epoch,
                 step: self.progress.step + 1,
@@ -653,7 +820,7 @@ impl<'m> Trainer<'m> {
         self.optimizer.step(&self.parameters);
         self.optimizer.zero_grad(&self.parameters);
         tape.reset();
-        StepOutcome::Finished { loss, samples }
+        StepOutcome::Finished { loss, stop }
     }
 
     fn watch_for_explosion(&mut self, loss: f32, epoch: u64, reporter: &mut Reporter) {
@@ -741,6 +908,7 @@ impl<'m> Trainer<'m> {
         if self.progress.epoch >= self.epochs && !stop {
             self.state.history.stopped = Some(StopReason::Completed);
         }
+        self.check_replicas()?;
         self.save_last()?;
         if improved {
             self.save_best()?;
@@ -751,7 +919,8 @@ impl<'m> Trainer<'m> {
         // The files follow the printed lines: a run of hundreds of short
         // epochs would otherwise spend most of its time rewriting them.
         if shown {
-            self.write_output_files()?;
+            let written = self.write_output_files();
+            self.agree(written)?;
         }
         if let Some(StopReason::EarlyStopping { best_epoch, best }) = self.state.history.stopped {
             reporter.message(&format!(
@@ -762,7 +931,11 @@ impl<'m> Trainer<'m> {
     }
 
     /// `metrics.csv` and `curves.svg` of the history so far, if asked for.
+    /// Written by rank 0 alone in a data-parallel run.
     fn write_output_files(&self) -> Result<(), TrainError> {
+        if !self.is_leader() {
+            return Ok(());
+        }
         let (Some(out), false) = (&self.output_dir, self.state.history.epochs.is_empty()) else {
             return Ok(());
         };
@@ -808,7 +981,18 @@ impl<'m> Trainer<'m> {
         }
     }
 
+    /// Writes a checkpoint on rank 0 (the only process of a run that is
+    /// not data-parallel); every rank learns whether it was written.
     fn save_as(&self, path: &Path) -> Result<(), TrainError> {
+        let written = if self.is_leader() {
+            self.write_checkpoint(path)
+        } else {
+            Ok(())
+        };
+        self.agree(written)
+    }
+
+    fn write_checkpoint(&self, path: &Path) -> Result<(), TrainError> {
         if let Some(directory) = path
             .parent()
             .filter(|parent| !parent.as_os_str().is_empty())
