@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 
+use crate::conv::Window;
 use crate::Tensor;
 
 /// Index of a node in its tape.
@@ -87,6 +88,22 @@ pub(crate) enum Op {
         inputs: Range<usize>,
         axis: usize,
     },
+    /// A 2-D convolution of NCHW images (`window.kernel` is the weight's);
+    /// with `relu`, followed by `max(0, ·)` in the same op.
+    Conv2d {
+        input: NodeId,
+        weight: NodeId,
+        bias: Option<NodeId>,
+        window: Window,
+        relu: bool,
+    },
+    /// Max pooling of NCHW images; `argmax` indexes the arena, one input
+    /// position per output element.
+    MaxPool2d {
+        input: NodeId,
+        window: Window,
+        argmax: Range<usize>,
+    },
     /// Fused log-softmax and negative log-likelihood over class indices.
     CrossEntropy {
         logits: NodeId,
@@ -136,6 +153,19 @@ impl Op {
                     visit(bias);
                 }
             }
+            Op::Conv2d {
+                input,
+                weight,
+                bias,
+                ..
+            } => {
+                visit(input);
+                visit(weight);
+                if let Some(bias) = bias {
+                    visit(bias);
+                }
+            }
+            Op::MaxPool2d { input, .. } => visit(input),
             Op::Sum { input, .. }
             | Op::Mean { input, .. }
             | Op::Max { input, .. }
@@ -181,6 +211,9 @@ impl Op {
             Op::IndexSelect { .. } => "index_select",
             Op::Gather { .. } => "gather",
             Op::Concat { .. } => "concat",
+            Op::Conv2d { relu: false, .. } => "conv2d",
+            Op::Conv2d { relu: true, .. } => "conv2d_relu",
+            Op::MaxPool2d { .. } => "max_pool2d",
             Op::CrossEntropy { .. } => "cross_entropy",
         }
     }

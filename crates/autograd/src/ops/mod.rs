@@ -2,10 +2,12 @@
 
 pub(crate) mod activation;
 pub(crate) mod binary;
+pub(crate) mod conv2d;
 pub(crate) mod cross_entropy;
 pub(crate) mod index;
 pub(crate) mod linear;
 pub(crate) mod matmul;
+pub(crate) mod max_pool2d;
 mod operators;
 pub(crate) mod reduce;
 pub(crate) mod scalar;
