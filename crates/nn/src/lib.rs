@@ -70,6 +70,7 @@
 //! - Layers, each a [`Module`]: [`Linear`], the activations [`ReLU`],
 //!   [`LeakyReLU`], [`Sigmoid`], [`Tanh`], [`GELU`], [`Softmax`] and
 //!   [`LogSoftmax`], [`Flatten`], [`Dropout`], [`LayerNorm`], [`BatchNorm1d`],
+//!   [`Conv2d`], [`MaxPool2d`], [`Unflatten`] (flat rows back to images),
 //!   and [`Sequential`] to chain them.
 //! - [`init`]: zeros, constant, uniform, normal, Xavier and Kaiming
 //!   initialisers, with PyTorch's fans and gains.
@@ -101,6 +102,7 @@ extern crate self as descent_nn;
 
 mod activation;
 mod batch_norm;
+mod conv2d;
 #[doc(hidden)]
 pub mod derive_support;
 mod dropout;
@@ -110,10 +112,12 @@ pub mod init;
 mod layer_norm;
 mod linear;
 pub mod loss;
+mod max_pool2d;
 pub mod metrics;
 mod module;
 mod sequential;
 mod spec;
+mod unflatten;
 
 /// The generated code of `#[derive(Module)]` refers to these paths.
 #[doc(hidden)]
@@ -121,6 +125,7 @@ pub use derive_support as __derive;
 
 pub use activation::{LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh, GELU};
 pub use batch_norm::{BatchNorm1d, BatchNormConfig};
+pub use conv2d::{Conv2d, Conv2dConfig};
 pub use descent_autograd::{Parameter, Reduction};
 /// Derives [`Module`](trait@Module) for a struct of layers: see the trait for
 /// the field rules.
@@ -130,6 +135,8 @@ pub use flatten::Flatten;
 pub use generator::Generator;
 pub use layer_norm::{LayerNorm, LayerNormConfig};
 pub use linear::Linear;
+pub use max_pool2d::MaxPool2d;
 pub use module::{Module, Visitor};
 pub use sequential::Sequential;
 pub use spec::{LayerSpec, ModuleSpec, NamedLayerSpec, SpecError, SpecTensor};
+pub use unflatten::Unflatten;
