@@ -254,13 +254,26 @@ pub(crate) fn backward(
                 im2col(image, shape.image, &shape.window, columns);
                 let (weight_partial, bias_partial) = partial.split_at_mut(out_channels * k);
                 // dW += dy · colsᵀ, summed over the chunk's images in order.
-                gemm_on_this_thread(
-                    1.0,
-                    &dy_matrix,
-                    &matrix(columns, k, pixels).t(),
-                    if index == 0 { 0.0 } else { 1.0 },
-                    &mut matrix_mut(weight_partial, out_channels, k),
-                );
+                // The `gemm` crate packs its left operand on every call: the
+                // narrower side goes there, so that a first layer (9 taps,
+                // 32 channels) packs its 9 column rows, not 32 × 676 values
+                // of `dy` (7.7 % of a C1 step went to packing before).
+                let beta = if index == 0 { 0.0 } else { 1.0 };
+                let columns = matrix(columns, k, pixels);
+                if k < out_channels {
+                    let transposed = ndarray::ShapeBuilder::strides((k, out_channels), (1, k));
+                    let mut target = ArrayViewMut2::from_shape(transposed, weight_partial)
+                        .expect("sizes checked by the op");
+                    gemm_on_this_thread(1.0, &columns, &dy_matrix.t(), beta, &mut target);
+                } else {
+                    gemm_on_this_thread(
+                        1.0,
+                        &dy_matrix,
+                        &columns.t(),
+                        beta,
+                        &mut matrix_mut(weight_partial, out_channels, k),
+                    );
+                }
                 for (sum, row) in bias_partial.iter_mut().zip(dy.chunks_exact(pixels)) {
                     let row_sum = ordered_sum(row);
                     *sum = if index == 0 { row_sum } else { *sum + row_sum };

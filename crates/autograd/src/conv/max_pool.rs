@@ -91,40 +91,76 @@ pub(crate) fn forward(
             for (p, out_plane) in outputs.chunks_exact_mut(out_h * out_w).enumerate() {
                 let plane_start = (first + p) * pooling.input_plane();
                 let plane = &input[plane_start..plane_start + pooling.input_plane()];
+                let mut argmax_plane = argmax
+                    .as_deref_mut()
+                    .map(|argmax| &mut argmax[p * out_h * out_w..(p + 1) * out_h * out_w]);
                 for oh in 0..out_h {
-                    for ow in 0..out_w {
-                        let mut best = f32::NEG_INFINITY;
-                        let mut best_index = usize::MAX;
-                        for i in 0..kh {
-                            let Some(ih) =
-                                (oh * sh + i * dh).checked_sub(ph).filter(|&ih| ih < height)
-                            else {
-                                continue;
-                            };
-                            for j in 0..kw {
-                                let Some(iw) =
-                                    (ow * sw + j * dw).checked_sub(pw).filter(|&iw| iw < width)
-                                else {
-                                    continue;
-                                };
-                                let index = ih * width + iw;
-                                let value = plane[index];
-                                if best_index == usize::MAX || value > best || value.is_nan() {
-                                    best = value;
-                                    best_index = index;
+                    let best = &mut out_plane[oh * out_w..(oh + 1) * out_w];
+                    best.fill(f32::NEG_INFINITY);
+                    let mut best_index = argmax_plane
+                        .as_deref_mut()
+                        .map(|argmax| &mut argmax[oh * out_w..(oh + 1) * out_w]);
+                    if let Some(best_index) = best_index.as_deref_mut() {
+                        best_index.fill(usize::MAX);
+                    }
+                    // Taps in row-major order, each a pass along the output
+                    // row: a value replaces the best so far when larger or
+                    // NaN, and the first tap inside the image is always
+                    // taken (it is what an all −∞ window points to). Without
+                    // positions to keep, starting from −∞ gives the same
+                    // values.
+                    for i in 0..kh {
+                        let Some(ih) = (oh * sh + i * dh).checked_sub(ph).filter(|&ih| ih < height)
+                        else {
+                            continue;
+                        };
+                        let line = &plane[ih * width..(ih + 1) * width];
+                        for j in 0..kw {
+                            let valid = valid_range(j * dw, sw, pw, width, out_w);
+                            let column = |ow: usize| ow * sw + j * dw - pw;
+                            match best_index.as_deref_mut() {
+                                Some(best_index) => {
+                                    for ow in valid {
+                                        let value = line[column(ow)];
+                                        if best_index[ow] == usize::MAX
+                                            || value > best[ow]
+                                            || value.is_nan()
+                                        {
+                                            best[ow] = value;
+                                            best_index[ow] = plane_start + ih * width + column(ow);
+                                        }
+                                    }
+                                }
+                                None => {
+                                    for ow in valid {
+                                        let value = line[column(ow)];
+                                        if value > best[ow] || value.is_nan() {
+                                            best[ow] = value;
+                                        }
+                                    }
                                 }
                             }
-                        }
-                        let at = oh * out_w + ow;
-                        out_plane[at] = best;
-                        if let Some(argmax) = argmax.as_deref_mut() {
-                            argmax[p * out_h * out_w + at] = plane_start + best_index;
                         }
                     }
                 }
             }
         },
     );
+}
+
+/// The output positions `o` whose tap at `offset` (`o · stride + offset −
+/// padding`) falls inside a line of `len`.
+#[inline]
+fn valid_range(
+    offset: usize,
+    stride: usize,
+    padding: usize,
+    len: usize,
+    outputs: usize,
+) -> std::ops::Range<usize> {
+    let first = padding.saturating_sub(offset).div_ceil(stride);
+    let end = (padding + len).saturating_sub(offset).div_ceil(stride);
+    first.min(outputs)..end.min(outputs).max(first.min(outputs))
 }
 
 /// Adds each output gradient into the input position its maximum came from;
