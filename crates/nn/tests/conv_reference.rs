@@ -197,3 +197,59 @@ fn max_pool2d_names_itself_and_the_shape() {
     let tape = Tape::new();
     MaxPool2d::new(2).forward(tape.constant(ndarray::ArrayD::zeros(vec![2, 784])));
 }
+
+#[test]
+fn a_sequential_cnn_describes_itself_and_rebuilds_with_the_same_tensors() {
+    use descent_nn::{Flatten, Linear, ModuleSpec, ReLU, Sequential, Unflatten};
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+    let config = Conv2dConfig {
+        stride: [2, 1],
+        padding: [1, 0],
+        dilation: [1, 2],
+        bias: false,
+    };
+    let model = Sequential::new()
+        .add_named_layer("unflatten", Unflatten::new(vec![1, 8, 8]))
+        .add_named_layer("conv1", Conv2d::with_config(1, 3, [3, 2], config, &mut rng))
+        .add_named_layer("relu1", ReLU)
+        .add_named_layer("pool", MaxPool2d::with_config([2, 2], [1, 2], [1, 0]))
+        .add_named_layer("flatten", Flatten)
+        .add_named_layer("fc", Linear::new(3 * 5 * 3, 2, &mut rng));
+    let spec = model
+        .describe()
+        .expect("library layers describe themselves");
+    let rebuilt = spec.build().unwrap();
+    assert_eq!(rebuilt.describe(), Some(spec.clone()));
+    let shapes = |m: &dyn Module| -> Vec<(String, Vec<usize>)> {
+        m.parameters()
+            .into_iter()
+            .map(|(name, p)| (name, p.shape().to_vec()))
+            .collect()
+    };
+    assert_eq!(shapes(&model), shapes(rebuilt.as_ref()));
+    assert_eq!(
+        shapes(&model),
+        [
+            ("conv1.weight".to_owned(), vec![3, 1, 3, 2]),
+            ("fc.weight".to_owned(), vec![2, 45]),
+            ("fc.bias".to_owned(), vec![2])
+        ]
+    );
+    // Loaded with the same weights, the rebuilt model computes the same.
+    for ((_, a), (_, b)) in model.parameters().iter().zip(rebuilt.parameters().iter()) {
+        b.set_value(a.value().to_owned());
+    }
+    let tape = Tape::new();
+    let x = tape.constant(
+        ndarray::Array2::from_shape_fn((2, 64), |(i, j)| ((i * 64 + j) % 7) as f32 - 3.0)
+            .into_dyn(),
+    );
+    assert_eq!(model.forward(x).value(), rebuilt.forward(x).value());
+    // A stride of 0 from a file is refused, not built.
+    let broken = ModuleSpec::Layer(descent_nn::LayerSpec::MaxPool2d {
+        kernel: [2, 2],
+        stride: [0, 2],
+        padding: [0, 0],
+    });
+    assert!(broken.build().is_err());
+}

@@ -75,10 +75,7 @@ struct Strides {
     partial: usize,
 }
 
-fn split_option<'a>(
-    slice: Option<&'a mut [f32]>,
-    at: usize,
-) -> (Option<&'a mut [f32]>, Option<&'a mut [f32]>) {
+fn split_option(slice: Option<&mut [f32]>, at: usize) -> (Option<&mut [f32]>, Option<&mut [f32]>) {
     match slice {
         Some(slice) => {
             let (left, right) = slice.split_at_mut(at);
