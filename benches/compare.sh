@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side training throughput of descent, PyTorch (eager), JAX (jit) and
 # the Rust frameworks candle and burn (ndarray backend) on the W1, W2 and S1
-# workloads, with 1 and 2 threads, in one run on one machine. Prints the JSON
-# lines of each framework and a summary table.
+# workloads, and of descent and PyTorch on C1 (PyTorch's MNIST CNN,
+# benches/pytorch_cnn.py), with 1 and 2 threads, in one run on one machine.
+# Prints the JSON lines of each framework and a summary table.
 #
 #   python3 -m venv venv && venv/bin/pip install torch jax optax numpy
 #   PYTHON=venv/bin/python bash benches/compare.sh
@@ -35,6 +36,7 @@ done
 for threads in 1 2; do
   ./target/release/examples/throughput --threads "$threads" | tee -a "$out"
   "$python" benches/pytorch_mlp.py --threads "$threads" 2>/dev/null | tee -a "$out"
+  "$python" benches/pytorch_cnn.py --threads "$threads" 2>/dev/null | tee -a "$out"
   "$python" benches/jax_mlp.py --threads "$threads" 2>/dev/null | tee -a "$out"
   for peer in ${peers[@]+"${peers[@]}"}; do
     project=${peer%%-*}
@@ -58,7 +60,7 @@ ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "-"
 print("\n| workload | threads | " + " | ".join(names[f] for f in frameworks) + " | "
       + " | ".join(f"descent / {names[f]}" for f in ratios) + " |")
 print("|---|---:|" + "---:|" * (len(frameworks) + len(ratios)))
-for w in ["W1", "W2", "S1"]:
+for w in ["W1", "W2", "S1", "C1"]:
     for t in [1, 2]:
         v = {f: rate.get((f, w, t)) for f in frameworks}
         print(f"| {w} | {t} | " + " | ".join(cell(v[f]) for f in frameworks) + " | "

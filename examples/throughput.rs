@@ -4,7 +4,10 @@
 //!
 //! - W1: 784 → 128 → ReLU → 10, batch 64;
 //! - W2: 784 → 512 → ReLU → 512 → ReLU → 10, batch 256;
-//! - S1: W1's model with batch 1 (stochastic descent: per-step overhead).
+//! - S1: W1's model with batch 1 (stochastic descent: per-step overhead);
+//! - C1: PyTorch's `examples/mnist` CNN (`descent::training::mnist_cnn`),
+//!   batch 64, timed over `--c1-steps` steps (150 by default: a whole epoch
+//!   takes over a minute), as `benches/pytorch_cnn.py` does.
 //!
 //! Each run is softmax cross-entropy with Adam (lr 1e-3), data shuffled each
 //! epoch: a short warm-up, then one full epoch timed (forward, loss, backward,
@@ -13,6 +16,7 @@
 //! ```text
 //! cargo run --release --example throughput -- --threads 1
 //! cargo run --release --example throughput -- --threads 2 --workloads W1,W2
+//! cargo run --release --example throughput -- --threads 1 --workloads C1
 //! ```
 
 use std::time::Instant;
@@ -21,8 +25,9 @@ use clap::Parser;
 use descent::autograd::with_active_workers;
 use descent::data::{DataLoader, Dataset, Mnist};
 use descent::nn::Module;
+use descent::nn::Sequential;
 use descent::optim::{Adam, Optimizer};
-use descent::training::{mlp, train_step, Workspace};
+use descent::training::{mlp, mnist_cnn, train_step, Workspace};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -33,7 +38,7 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     threads: usize,
     /// Which workloads to run, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "W1,W2,S1")]
+    #[arg(long, value_delimiter = ',', default_value = "W1,W2,S1,C1")]
     workloads: Vec<String>,
     /// Timed epochs per workload; the median is reported.
     #[arg(long, default_value_t = 3)]
@@ -41,33 +46,46 @@ struct Args {
     /// Optimizer steps before timing starts.
     #[arg(long, default_value_t = 50)]
     warmup_steps: usize,
+    /// C1's timed steps per run (a whole epoch is 938).
+    #[arg(long, default_value_t = 150)]
+    c1_steps: usize,
     /// Folder with the MNIST-format IDX files.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/fashion-mnist"))]
     data: std::path::PathBuf,
 }
 
-/// A workload: hidden widths and batch size.
+/// A workload: the MLP's hidden widths (or the CNN) and batch size.
 struct Workload {
     name: &'static str,
     hidden: &'static [usize],
+    cnn: bool,
     batch_size: usize,
 }
 
-const WORKLOADS: [Workload; 3] = [
+const WORKLOADS: [Workload; 4] = [
     Workload {
         name: "W1",
         hidden: &[128],
+        cnn: false,
         batch_size: 64,
     },
     Workload {
         name: "W2",
         hidden: &[512, 512],
+        cnn: false,
         batch_size: 256,
     },
     Workload {
         name: "S1",
         hidden: &[128],
+        cnn: false,
         batch_size: 1,
+    },
+    Workload {
+        name: "C1",
+        hidden: &[],
+        cnn: true,
+        batch_size: 64,
     },
 ];
 
@@ -85,10 +103,19 @@ fn main() -> Result<(), String> {
         let workload = WORKLOADS
             .iter()
             .find(|w| w.name.eq_ignore_ascii_case(name))
-            .ok_or_else(|| format!("unknown workload {name}: use W1, W2 or S1"))?;
+            .ok_or_else(|| format!("unknown workload {name}: use W1, W2, S1 or C1"))?;
+        let timed_steps = workload.cnn.then_some(args.c1_steps);
         let mut rates: Vec<f64> = (0..args.repeats)
             .map(|repeat| {
-                pool.install(|| epoch_rate(workload, &data.train, args.warmup_steps, repeat))
+                pool.install(|| {
+                    epoch_rate(
+                        workload,
+                        &data.train,
+                        args.warmup_steps,
+                        timed_steps,
+                        repeat,
+                    )
+                })
             })
             .collect();
         rates.sort_by(f64::total_cmp);
@@ -102,15 +129,26 @@ fn main() -> Result<(), String> {
     Ok(())
 }
 
-/// Samples per second over one timed epoch, after `warmup_steps` steps.
-fn epoch_rate(workload: &Workload, train: &Dataset, warmup_steps: usize, seed: usize) -> f64 {
+/// Samples per second over one timed epoch (or its first `timed_steps`
+/// steps), after `warmup_steps` steps.
+fn epoch_rate(
+    workload: &Workload,
+    train: &Dataset,
+    warmup_steps: usize,
+    timed_steps: Option<usize>,
+    seed: usize,
+) -> f64 {
     let mut rng = ChaCha8Rng::seed_from_u64(seed as u64);
-    let model = mlp(
-        train.input_size(),
-        workload.hidden,
-        train.num_classes(),
-        &mut rng,
-    );
+    let model: Sequential = if workload.cnn {
+        mnist_cnn(train.num_classes(), &mut rng)
+    } else {
+        mlp(
+            train.input_size(),
+            workload.hidden,
+            train.num_classes(),
+            &mut rng,
+        )
+    };
     let parameters = model.parameters();
     let mut optimizer = Adam::new(1e-3);
     let mut loader = DataLoader::new(train.len(), workload.batch_size, seed as u64);
@@ -125,8 +163,10 @@ fn epoch_rate(workload: &Workload, train: &Dataset, warmup_steps: usize, seed: u
     let mut loader = DataLoader::new(train.len(), workload.batch_size, seed as u64 + 1);
     let start = Instant::now();
     let mut samples = 0;
+    let mut steps_left = timed_steps.unwrap_or(usize::MAX);
     with_active_workers(|| {
-        while loader.next_batch(train, &mut workspace.batch) {
+        while steps_left > 0 && loader.next_batch(train, &mut workspace.batch) {
+            steps_left -= 1;
             samples += train_step(&model, &parameters, &mut optimizer, &mut workspace).samples;
         }
     });

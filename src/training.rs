@@ -14,7 +14,9 @@ use descent_autograd::{with_active_workers, Parameter, Reduction, Tape};
 use descent_data::{Batch, BatchTargets, DataLoader, Dataset, Targets};
 use descent_nn::loss::mse_loss;
 use descent_nn::metrics::count_correct;
-use descent_nn::{Linear, Module, ReLU, Sequential};
+use descent_nn::{
+    Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential, Unflatten,
+};
 use descent_optim::Optimizer;
 use ndarray::{s, Array2, Ix2};
 use rand::Rng;
@@ -38,6 +40,33 @@ pub fn mlp(inputs: usize, hidden: &[usize], outputs: usize, rng: &mut impl Rng) 
         format!("fc{}", hidden.len() + 1),
         Linear::new(width, outputs, rng),
     )
+}
+
+/// PyTorch's `examples/mnist` network for `[batch, 784]` rows of 28 × 28
+/// images: `conv 1→32 3×3, ReLU, conv 32→64 3×3, ReLU, max-pool 2, dropout
+/// 0.25, flatten, linear 9216→128, ReLU, dropout 0.5, linear 128→outputs`,
+/// after an `Unflatten` to `[batch, 1, 28, 28]`. Parameters carry PyTorch's
+/// names (`conv1.weight`, `conv2.bias`, `fc1.weight`, …), so its weights
+/// move to and from that example's `Net` as safetensors; the dropout
+/// generators are seeded from `rng` after the weights before them.
+///
+/// Dropout is elementwise, so after the max-pool it acts on the 4-D tensor
+/// exactly as PyTorch's `nn.Dropout` does. The result describes itself, so
+/// a checkpoint of it loads with [`load_model`](crate::load_model).
+pub fn mnist_cnn(outputs: usize, rng: &mut impl Rng) -> Sequential {
+    Sequential::new()
+        .add_named_layer("unflatten", Unflatten::new(vec![1, 28, 28]))
+        .add_named_layer("conv1", Conv2d::new(1, 32, [3, 3], rng))
+        .add_named_layer("relu1", ReLU)
+        .add_named_layer("conv2", Conv2d::new(32, 64, [3, 3], rng))
+        .add_named_layer("relu2", ReLU)
+        .add_named_layer("pool", MaxPool2d::new(2))
+        .add_named_layer("dropout1", Dropout::new(0.25, rng))
+        .add_named_layer("flatten", Flatten)
+        .add_named_layer("fc1", Linear::new(9216, 128, rng))
+        .add_named_layer("relu3", ReLU)
+        .add_named_layer("dropout2", Dropout::new(0.5, rng))
+        .add_named_layer("fc2", Linear::new(128, outputs, rng))
 }
 
 /// What one optimizer step saw.

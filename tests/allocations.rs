@@ -94,7 +94,11 @@ fn count_steps(
             synthetic(512, 784)
         };
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let model = mlp(784, hidden, data.output_size(), &mut rng);
+        let model = match hidden {
+            // No hidden widths: PyTorch's MNIST CNN.
+            [] => descent::training::mnist_cnn(data.output_size(), &mut rng),
+            _ => mlp(784, hidden, data.output_size(), &mut rng),
+        };
         let parameters = model.parameters();
         let mut loader = DataLoader::new(data.len(), batch_size, 0).with_drop_last(true);
         let mut workspace = Workspace::default();
@@ -129,6 +133,27 @@ fn count_steps(
 fn steady_training_steps_allocate_nothing_they_could_reuse() {
     a_stochastic_step_allocates_nothing_once_warm();
     mini_batch_steps_allocate_only_the_matrix_kernels_packing_buffers();
+    cnn_steps_allocate_only_the_matrix_kernels_packing_buffers();
+}
+
+fn cnn_steps_allocate_only_the_matrix_kernels_packing_buffers() {
+    // PyTorch's MNIST network, batch 16: the convolutions take their output,
+    // scratch columns and partial sums from the tape's pool, the max-pool
+    // its argmax from the tape's index arena, the dropout layers reuse
+    // their masks. What is left is the `gemm` crate's packing: per image,
+    // two forward products and three backward ones (conv1's input takes no
+    // gradient), plus the linear layers' six, at most two blocks each.
+    let products = 16 * 5 + 6;
+    for threads in [1, 2] {
+        let counts = count_steps(&[], 16, &mut Adam::new(1e-3), threads, false);
+        let first = counts.per_step[0];
+        assert!(
+            counts.per_step.iter().all(|&n| n == first),
+            "{threads} thread(s): {counts:?}"
+        );
+        assert!(first <= 2 * products, "{threads} thread(s): {counts:?}");
+        assert_eq!(counts.retained_bytes, 0, "{threads} thread(s): {counts:?}");
+    }
 }
 
 fn a_stochastic_step_allocates_nothing_once_warm() {

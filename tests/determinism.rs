@@ -65,3 +65,42 @@ fn w2_steps_give_the_same_bits_on_one_and_two_threads() {
     let two = weights_after_an_epoch(&[512, 512], 256, 10_240, 2);
     assert!(one == two, "weights differ between 1 and 2 threads");
 }
+
+#[test]
+fn cnn_steps_give_the_same_bits_on_one_and_two_threads() {
+    // PyTorch's MNIST network (convolutions split by chunks of images,
+    // max-pooling by planes, dropout masks from the layers' generators):
+    // 5 steps of batch 64.
+    let run = |threads: usize| -> Vec<u32> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let train = Mnist::load(DATA).unwrap().train.take(320);
+            let model = descent::training::mnist_cnn(10, &mut ChaCha8Rng::seed_from_u64(11));
+            let parameters = model.parameters();
+            let mut optimizer = Adam::new(1e-3);
+            let mut loader = DataLoader::new(train.len(), 64, 11);
+            let mut workspace = Workspace::default();
+            let report = train_epoch(
+                &model,
+                &parameters,
+                &mut optimizer,
+                &mut loader,
+                &train,
+                &mut workspace,
+                |_| true,
+            );
+            assert_eq!(report.samples, 320);
+            parameters
+                .iter()
+                .flat_map(|(_, p)| p.value().iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+                .collect()
+        })
+    };
+    let (one, two) = (run(1), run(2));
+    assert_eq!(one.len(), 1_199_882);
+    let differing = one.iter().zip(&two).filter(|(a, b)| a != b).count();
+    assert_eq!(differing, 0, "{differing} weights differ");
+}

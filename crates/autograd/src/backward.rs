@@ -143,6 +143,27 @@ pub(crate) fn dispatch(
             *batch_statistics,
             statistics,
         ),
+        &Op::Conv2d {
+            input,
+            weight,
+            bias,
+            window,
+            relu,
+        } => ops::conv2d::conv2d_backward(
+            nodes, sink, grad, &output, input, weight, bias, window, relu,
+        ),
+        &Op::MaxPool2d {
+            input,
+            window,
+            ref argmax,
+        } => ops::max_pool2d::max_pool2d_backward(
+            nodes,
+            sink,
+            grad,
+            input,
+            window,
+            &indices[argmax.clone()],
+        ),
         Op::CrossEntropy {
             logits,
             targets,

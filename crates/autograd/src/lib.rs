@@ -26,6 +26,7 @@
 mod aligned;
 mod anomaly;
 mod backward;
+mod conv;
 mod gemm;
 mod gradcheck;
 mod kernels;

@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 
+use crate::conv::Window;
 use crate::ops::avg_pool2d::AvgPool2dOptions;
 use crate::Tensor;
 
@@ -106,6 +107,22 @@ pub(crate) enum Op {
         batch_statistics: bool,
         statistics: Tensor,
     },
+    /// A 2-D convolution of NCHW images (`window.kernel` is the weight's);
+    /// with `relu`, followed by `max(0, ·)` in the same op.
+    Conv2d {
+        input: NodeId,
+        weight: NodeId,
+        bias: Option<NodeId>,
+        window: Window,
+        relu: bool,
+    },
+    /// Max pooling of NCHW images; `argmax` indexes the arena, one input
+    /// position per output element.
+    MaxPool2d {
+        input: NodeId,
+        window: Window,
+        argmax: Range<usize>,
+    },
     /// Fused log-softmax and negative log-likelihood over class indices.
     CrossEntropy {
         logits: NodeId,
@@ -155,6 +172,19 @@ impl Op {
                     visit(bias);
                 }
             }
+            Op::Conv2d {
+                input,
+                weight,
+                bias,
+                ..
+            } => {
+                visit(input);
+                visit(weight);
+                if let Some(bias) = bias {
+                    visit(bias);
+                }
+            }
+            Op::MaxPool2d { input, .. } => visit(input),
             Op::Sum { input, .. }
             | Op::Mean { input, .. }
             | Op::Max { input, .. }
@@ -213,6 +243,9 @@ impl Op {
             Op::AvgPool2d { .. } => "avg_pool2d",
             Op::AdaptiveAvgPool2d { .. } => "adaptive_avg_pool2d",
             Op::BatchNorm { .. } => "batch_norm",
+            Op::Conv2d { relu: false, .. } => "conv2d",
+            Op::Conv2d { relu: true, .. } => "conv2d_relu",
+            Op::MaxPool2d { .. } => "max_pool2d",
             Op::CrossEntropy { .. } => "cross_entropy",
         }
     }

@@ -70,8 +70,9 @@
 //! - Layers, each a [`Module`]: [`Linear`], the activations [`ReLU`],
 //!   [`LeakyReLU`], [`Sigmoid`], [`Tanh`], [`GELU`], [`Softmax`] and
 //!   [`LogSoftmax`], [`Flatten`], [`Dropout`] (on any shape), [`LayerNorm`],
-//!   [`BatchNorm1d`], for images [`BatchNorm2d`], [`AvgPool2d`] and
-//!   [`AdaptiveAvgPool2d`], and [`Sequential`] to chain them.
+//!   [`BatchNorm1d`]; for images [`Conv2d`], [`MaxPool2d`], [`AvgPool2d`],
+//!   [`AdaptiveAvgPool2d`], [`BatchNorm2d`] and [`Unflatten`] (flat rows back
+//!   to images); and [`Sequential`] to chain them.
 //! - [`init`]: zeros, constant, uniform, normal, Xavier and Kaiming
 //!   initialisers, with PyTorch's fans and gains.
 //! - [`loss`]: MSE, L1, Huber, smooth L1, cross-entropy, NLL and binary
@@ -105,6 +106,7 @@ mod adaptive_avg_pool2d;
 mod avg_pool2d;
 mod batch_norm;
 mod batch_norm2d;
+mod conv2d;
 #[doc(hidden)]
 pub mod derive_support;
 mod dropout;
@@ -114,10 +116,12 @@ pub mod init;
 mod layer_norm;
 mod linear;
 pub mod loss;
+mod max_pool2d;
 pub mod metrics;
 mod module;
 mod sequential;
 mod spec;
+mod unflatten;
 
 /// The generated code of `#[derive(Module)]` refers to these paths.
 #[doc(hidden)]
@@ -128,6 +132,7 @@ pub use adaptive_avg_pool2d::AdaptiveAvgPool2d;
 pub use avg_pool2d::AvgPool2d;
 pub use batch_norm::{BatchNorm1d, BatchNormConfig};
 pub use batch_norm2d::BatchNorm2d;
+pub use conv2d::{Conv2d, Conv2dConfig};
 pub use descent_autograd::AvgPool2dOptions;
 pub use descent_autograd::{Parameter, Reduction};
 /// Derives [`Module`](trait@Module) for a struct of layers: see the trait for
@@ -138,6 +143,8 @@ pub use flatten::Flatten;
 pub use generator::Generator;
 pub use layer_norm::{LayerNorm, LayerNormConfig};
 pub use linear::Linear;
+pub use max_pool2d::MaxPool2d;
 pub use module::{Module, Visitor};
 pub use sequential::Sequential;
 pub use spec::{LayerSpec, ModuleSpec, NamedLayerSpec, SpecError, SpecTensor};
+pub use unflatten::Unflatten;

@@ -9,6 +9,7 @@ use crate::{
     BatchNorm1d, BatchNormConfig, Dropout, Flatten, LayerNorm, LayerNormConfig, LeakyReLU, Linear,
     LogSoftmax, Module, ReLU, Sequential, Sigmoid, Softmax, Tanh, GELU,
 };
+use crate::{Conv2d, Conv2dConfig, MaxPool2d, Unflatten};
 
 /// One library layer: its kind, sizes and options, as
 /// [`Module::describe`] gives it. Building it back ([`ModuleSpec::build`])
@@ -102,6 +103,37 @@ pub enum LayerSpec {
         momentum: Option<f32>,
         /// Whether it learns a scale and a shift.
         affine: bool,
+    },
+    /// [`Conv2d`](crate::Conv2d); each pair is (height, width).
+    Conv2d {
+        /// Input channels.
+        in_channels: usize,
+        /// Output channels.
+        out_channels: usize,
+        /// The kernel's size.
+        kernel: [usize; 2],
+        /// How far the kernel moves between outputs.
+        stride: [usize; 2],
+        /// Zeros added on each side.
+        padding: [usize; 2],
+        /// The spacing between kernel taps.
+        dilation: [usize; 2],
+        /// Whether the layer has a bias.
+        bias: bool,
+    },
+    /// [`Unflatten`](crate::Unflatten) to each sample's shape.
+    Unflatten {
+        /// The shape of each sample after the layer.
+        shape: Vec<usize>,
+    },
+    /// [`MaxPool2d`](crate::MaxPool2d); each pair is (height, width).
+    MaxPool2d {
+        /// The window's size.
+        kernel: [usize; 2],
+        /// How far the window moves between outputs.
+        stride: [usize; 2],
+        /// The padding on each side.
+        padding: [usize; 2],
     },
 }
 
@@ -208,6 +240,34 @@ impl LayerSpec {
             LayerSpec::AdaptiveAvgPool2d { output } if output.contains(&0) => Err(SpecError(
                 format!("AdaptiveAvgPool2d output size {output:?} must be at least 1 on each side"),
             )),
+            LayerSpec::Conv2d {
+                kernel,
+                stride,
+                dilation,
+                ..
+            } if kernel
+                .iter()
+                .chain(&stride)
+                .chain(&dilation)
+                .any(|&v| v == 0) =>
+            {
+                Err(SpecError(format!(
+                    "Conv2d kernel {kernel:?}, stride {stride:?} and dilation {dilation:?} \
+                     must be positive"
+                )))
+            }
+            LayerSpec::MaxPool2d {
+                kernel,
+                stride,
+                padding,
+            } if kernel.iter().chain(&stride).any(|&v| v == 0)
+                || (0..2).any(|axis| 2 * padding[axis] > kernel[axis]) =>
+            {
+                Err(SpecError(format!(
+                    "MaxPool2d kernel {kernel:?} and stride {stride:?} must be positive and \
+                     padding {padding:?} at most half the kernel"
+                )))
+            }
             _ => Ok(()),
         }
     }
@@ -228,6 +288,22 @@ impl LayerSpec {
                 (tensors, Vec::new())
             }
             LayerSpec::Dropout { .. } => (Vec::new(), vec!["generator"]),
+            LayerSpec::Conv2d {
+                in_channels,
+                out_channels,
+                kernel,
+                bias,
+                ..
+            } => {
+                let mut tensors = vec![(
+                    "weight",
+                    vec![out_channels, in_channels, kernel[0], kernel[1]],
+                )];
+                if bias {
+                    tensors.push(("bias", vec![out_channels]));
+                }
+                (tensors, Vec::new())
+            }
             LayerSpec::LayerNorm {
                 features,
                 elementwise_affine,
@@ -268,6 +344,7 @@ impl LayerSpec {
             | LayerSpec::Flatten
             | LayerSpec::AvgPool2d { .. }
             | LayerSpec::AdaptiveAvgPool2d { .. } => (Vec::new(), Vec::new()),
+            LayerSpec::MaxPool2d { .. } | LayerSpec::Unflatten { .. } => (Vec::new(), Vec::new()),
         }
     }
 
@@ -293,6 +370,31 @@ impl LayerSpec {
             LayerSpec::Softmax { axis } => Box::new(Softmax::new(axis)),
             LayerSpec::LogSoftmax { axis } => Box::new(LogSoftmax::new(axis)),
             LayerSpec::Flatten => Box::new(Flatten),
+            LayerSpec::Conv2d {
+                in_channels,
+                out_channels,
+                kernel,
+                stride,
+                padding,
+                dilation,
+                bias,
+            } => Box::new(Conv2d::zeros(
+                in_channels,
+                out_channels,
+                kernel,
+                Conv2dConfig {
+                    stride,
+                    padding,
+                    dilation,
+                    bias,
+                },
+            )),
+            LayerSpec::MaxPool2d {
+                kernel,
+                stride,
+                padding,
+            } => Box::new(MaxPool2d::with_config(kernel, stride, padding)),
+            LayerSpec::Unflatten { ref shape } => Box::new(Unflatten::new(shape.clone())),
             LayerSpec::Dropout { probability } => Box::new(Dropout::from_seed(probability, 0)),
             LayerSpec::LayerNorm {
                 features,

@@ -88,6 +88,20 @@ pub fn gemm_bias_relu(
     product(alpha, a, b, start, true, c);
 }
 
+/// `c = alpha · a · b + beta · c` as [`gemm()`], but always whole on the
+/// calling thread: for kernels that already run one task per thread (the
+/// convolutions, [`crate::conv`]), where a further split would only add
+/// fork-join cost.
+pub(crate) fn gemm_on_this_thread(
+    alpha: f32,
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    beta: f32,
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
+    gemm_single(alpha, a, b, Start::Scaled(beta), false, c);
+}
+
 /// What a product adds to `alpha · a · b`.
 #[derive(Clone, Copy)]
 enum Start<'a> {
