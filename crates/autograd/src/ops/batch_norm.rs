@@ -120,6 +120,27 @@ fn channel_sum(
         .sum()
 }
 
+/// For an input with one value per sample and channel (`[batch,
+/// features]`): `sums[channel] = Σ f(a, b, centres[channel])` over the
+/// samples. Summed in f32 a sample at a time, along the contiguous features
+/// (one vectorisable loop): per channel, a call of [`channel_sum`] would cost
+/// more than its one element. On one thread, so the order is fixed.
+fn feature_sums(
+    a: &[f32],
+    b: &[f32],
+    centres: &[f32],
+    sums: &mut [f32],
+    f: impl Fn(f32, f32, f32) -> f32,
+) {
+    let channels = sums.len().max(1);
+    sums.fill(0.0);
+    for (a, b) in a.chunks_exact(channels).zip(b.chunks_exact(channels)) {
+        for (((sum, &a), &b), &centre) in sums.iter_mut().zip(a).zip(b).zip(centres) {
+            *sum += f(a, b, centre);
+        }
+    }
+}
+
 /// Calls `work(channel, row)` for each row of a `[channels, columns]` table,
 /// cut into ranges of channels, one per thread, when `elements` (the size of
 /// the tensor the work reads) is large. Each channel is computed whole by one
@@ -254,19 +275,46 @@ impl<'t> Var<'t> {
                          statistics, got input of shape {shape:?}"
                     );
                     let count = layout.count() as f64;
-                    for_each_channel(table, SAVED_COLUMNS, input.len(), |channel, row| {
-                        let mean = channel_sum(&layout, &input, &input, channel, |x, _| x) / count;
-                        let mean_f32 = mean as f32;
-                        // Two passes: the squares of the deviations, not
-                        // Σx² - n·mean², which cancels when the mean is large.
-                        let squares = channel_sum(&layout, &input, &input, channel, |x, _| {
-                            (x - mean_f32) * (x - mean_f32)
+                    if layout.inner == 1 {
+                        let mut scratch = tape.take_uninit(&[2, layout.channels]);
+                        let scratch_values = scratch
+                            .as_slice_mut()
+                            .expect("pooled tensors are contiguous");
+                        let (sums, means) = scratch_values.split_at_mut(layout.channels);
+                        feature_sums(&input, &input, means, sums, |x, _, _| x);
+                        for (mean, &sum) in means.iter_mut().zip(&*sums) {
+                            *mean = (sum as f64 / count) as f32;
+                        }
+                        feature_sums(&input, &input, means, sums, |x, _, mean| {
+                            (x - mean) * (x - mean)
                         });
-                        let variance = squares / count;
-                        row[MEAN] = mean_f32;
-                        row[INVERSE_STD] = (1.0 / (variance + eps as f64).sqrt()) as f32;
-                        row[VARIANCE] = variance as f32;
-                    });
+                        for ((row, &mean), &squares) in table
+                            .chunks_exact_mut(SAVED_COLUMNS)
+                            .zip(&*means)
+                            .zip(&*sums)
+                        {
+                            let variance = squares as f64 / count;
+                            row[MEAN] = mean;
+                            row[INVERSE_STD] = (1.0 / (variance + eps as f64).sqrt()) as f32;
+                            row[VARIANCE] = variance as f32;
+                        }
+                        tape.pool.borrow_mut().give(scratch);
+                    } else {
+                        for_each_channel(table, SAVED_COLUMNS, input.len(), |channel, row| {
+                            let mean =
+                                channel_sum(&layout, &input, &input, channel, |x, _| x) / count;
+                            let mean_f32 = mean as f32;
+                            // Two passes: the squares of the deviations, not
+                            // Σx² - n·mean², which cancels when the mean is large.
+                            let squares = channel_sum(&layout, &input, &input, channel, |x, _| {
+                                (x - mean_f32) * (x - mean_f32)
+                            });
+                            let variance = squares / count;
+                            row[MEAN] = mean_f32;
+                            row[INVERSE_STD] = (1.0 / (variance + eps as f64).sqrt()) as f32;
+                            row[VARIANCE] = variance as f32;
+                        });
+                    }
                 }
                 BatchStatistics::Running { mean, variance } => {
                     for (name, value) in [("running mean", mean), ("running variance", variance)] {
@@ -290,26 +338,49 @@ impl<'t> Var<'t> {
                 }
             }
 
+            // y = (x - mean)·scale + shift, with the per-channel factors
+            // in rows so that a `[batch, features]` sample is one
+            // vectorisable loop along its features.
+            let table = &*table;
+            let mut factors = tape.take_uninit(&[3, layout.channels]);
+            {
+                let factors = factors
+                    .as_slice_mut()
+                    .expect("pooled tensors are contiguous");
+                let (means, rest) = factors.split_at_mut(layout.channels);
+                let (scales, shifts) = rest.split_at_mut(layout.channels);
+                for (channel, row) in table.chunks_exact(SAVED_COLUMNS).enumerate() {
+                    means[channel] = row[MEAN];
+                    scales[channel] =
+                        row[INVERSE_STD] * weight_values.as_ref().map_or(1.0, |w| w[channel]);
+                    shifts[channel] = bias_values.as_ref().map_or(0.0, |b| b[channel]);
+                }
+            }
+            let [means, scales, shifts] = rows(&factors, layout.channels);
             let mut out = tape.take_uninit(shape);
             let target = out.as_slice_mut().expect("pooled tensors are contiguous");
-            let table = &*table;
             let sample_len = layout.channels * layout.inner;
             for_each_sample(&input, target, sample_len, |x, y| {
+                if layout.inner == 1 {
+                    for ((((y, &x), &mean), &scale), &shift) in
+                        y.iter_mut().zip(x).zip(means).zip(scales).zip(shifts)
+                    {
+                        *y = (x - mean) * scale + shift;
+                    }
+                    return;
+                }
                 for (channel, (x, y)) in x
                     .chunks_exact(layout.inner)
                     .zip(y.chunks_exact_mut(layout.inner))
                     .enumerate()
                 {
-                    let row = &table[channel * SAVED_COLUMNS..][..SAVED_COLUMNS];
-                    let scale =
-                        row[INVERSE_STD] * weight_values.as_ref().map_or(1.0, |w| w[channel]);
-                    let shift = bias_values.as_ref().map_or(0.0, |b| b[channel]);
-                    let mean = row[MEAN];
+                    let (mean, scale, shift) = (means[channel], scales[channel], shifts[channel]);
                     for (y, &x) in y.iter_mut().zip(x) {
                         *y = (x - mean) * scale + shift;
                     }
                 }
             });
+            tape.pool.borrow_mut().give(factors);
 
             if let BatchStatistics::Batch(Some(running)) = statistics {
                 update_running(running, table, layout.count());
@@ -386,7 +457,27 @@ pub(crate) fn batch_norm_backward(
     let weight_values = weight_value.as_deref().map(in_logical_order);
 
     let mut sums = sink.pool.take_uninit(&[layout.channels, 2]);
-    if needs_sums {
+    if needs_sums && layout.inner == 1 {
+        let mut scratch = sink.pool.take_uninit(&[3, layout.channels]);
+        let scratch_values = scratch
+            .as_slice_mut()
+            .expect("pooled tensors are contiguous");
+        let (gradient_sums, rest) = scratch_values.split_at_mut(layout.channels);
+        let (dots, means) = rest.split_at_mut(layout.channels);
+        for (mean, row) in means.iter_mut().zip(table.chunks_exact(SAVED_COLUMNS)) {
+            *mean = row[MEAN];
+        }
+        feature_sums(&g, &g, means, gradient_sums, |g, _, _| g);
+        feature_sums(&g, &x, means, dots, |g, x, mean| g * (x - mean));
+        let sums = sums.as_slice_mut().expect("pooled tensors are contiguous");
+        for ((row, &gradient_sum), &dot) in
+            sums.chunks_exact_mut(2).zip(&*gradient_sums).zip(&*dots)
+        {
+            row[GRADIENT_SUM] = gradient_sum;
+            row[GRADIENT_DOT] = dot;
+        }
+        sink.pool.give(scratch);
+    } else if needs_sums {
         let sums = sums.as_slice_mut().expect("pooled tensors are contiguous");
         for_each_channel(sums, 2, x.len(), |channel, row| {
             let mean = table[channel * SAVED_COLUMNS + MEAN];
@@ -416,32 +507,45 @@ pub(crate) fn batch_norm_backward(
     per_channel_gradient(bias, sink, GRADIENT_SUM);
 
     if wants_input {
+        // dL/dx = (g - mean_gradient - (x - mean)·projection)·scale, with the
+        // per-channel factors in rows (see the forward pass).
         let count = layout.count() as f32;
+        let mut factors = sink.pool.take_uninit(&[4, layout.channels]);
+        {
+            let factors = factors
+                .as_slice_mut()
+                .expect("pooled tensors are contiguous");
+            for (channel, row) in table.chunks_exact(SAVED_COLUMNS).enumerate() {
+                let inverse_std = row[INVERSE_STD];
+                let (mean_gradient, projection) = if batch_statistics {
+                    let sums = &sums_table[channel * 2..][..2];
+                    (
+                        sums[GRADIENT_SUM] / count,
+                        sums[GRADIENT_DOT] * inverse_std * inverse_std / count,
+                    )
+                } else {
+                    (0.0, 0.0)
+                };
+                factors[channel] = row[MEAN];
+                factors[layout.channels + channel] =
+                    inverse_std * weight_values.as_ref().map_or(1.0, |w| w[channel]);
+                factors[2 * layout.channels + channel] = mean_gradient;
+                factors[3 * layout.channels + channel] = projection;
+            }
+        }
+        let [means, scales, mean_gradients, projections] = rows(&factors, layout.channels);
         let sample_len = layout.channels * layout.inner;
         sink.with_gradient(nodes, input, |target, accumulate| {
             let target = target.as_slice_mut().expect("gradients are contiguous");
             for_each_sample_pair(&g, &x, target, sample_len, |g, x, t| {
-                for (channel, ((g, x), t)) in g
-                    .chunks_exact(layout.inner)
-                    .zip(x.chunks_exact(layout.inner))
-                    .zip(t.chunks_exact_mut(layout.inner))
-                    .enumerate()
-                {
-                    let row = &table[channel * SAVED_COLUMNS..][..SAVED_COLUMNS];
-                    let inverse_std = row[INVERSE_STD];
-                    let scale = inverse_std * weight_values.as_ref().map_or(1.0, |w| w[channel]);
-                    let (mean, mean_gradient, projection) = if batch_statistics {
-                        let sums = &sums_table[channel * 2..][..2];
-                        (
-                            row[MEAN],
-                            sums[GRADIENT_SUM] / count,
-                            sums[GRADIENT_DOT] * inverse_std * inverse_std / count,
-                        )
-                    } else {
-                        (row[MEAN], 0.0, 0.0)
+                // The channel's factors, then its elements: one loop along
+                // the features when each channel has one element a sample.
+                let inner = layout.inner;
+                let each = |channel: usize, g: &[f32], x: &[f32], t: &mut [f32]| {
+                    let gradient = |g: f32, x: f32| {
+                        (g - mean_gradients[channel] - (x - means[channel]) * projections[channel])
+                            * scales[channel]
                     };
-                    let gradient =
-                        |g: f32, x: f32| (g - mean_gradient - (x - mean) * projection) * scale;
                     if accumulate {
                         for ((t, &g), &x) in t.iter_mut().zip(g).zip(x) {
                             *t += gradient(g, x);
@@ -451,11 +555,44 @@ pub(crate) fn batch_norm_backward(
                             *t = gradient(g, x);
                         }
                     }
+                };
+                if inner == 1 {
+                    let factors = means
+                        .iter()
+                        .zip(scales)
+                        .zip(mean_gradients)
+                        .zip(projections);
+                    let values = g.iter().zip(x).zip(factors).map(
+                        |((&g, &x), (((&mean, &scale), &mean_gradient), &projection))| {
+                            (g - mean_gradient - (x - mean) * projection) * scale
+                        },
+                    );
+                    if accumulate {
+                        t.iter_mut().zip(values).for_each(|(t, value)| *t += value);
+                    } else {
+                        t.iter_mut().zip(values).for_each(|(t, value)| *t = value);
+                    }
+                    return;
+                }
+                for (channel, ((g, x), t)) in g
+                    .chunks_exact(inner)
+                    .zip(x.chunks_exact(inner))
+                    .zip(t.chunks_exact_mut(inner))
+                    .enumerate()
+                {
+                    each(channel, g, x, t);
                 }
             });
         });
+        sink.pool.give(factors);
     }
     sink.pool.give(sums);
+}
+
+/// The `N` rows of a `[N, columns]` tensor.
+fn rows<const N: usize>(table: &Tensor, columns: usize) -> [&[f32]; N] {
+    let values = table.as_slice().expect("pooled tensors are contiguous");
+    std::array::from_fn(|row| &values[row * columns..(row + 1) * columns])
 }
 
 /// Two inputs and an output, cut at the same sample.
