@@ -1,6 +1,7 @@
 //! The same seed gives bit-identical weights whatever the number of threads:
 //! elementwise work is split by position, matrix products by shape only, and
-//! reductions run in a fixed order.
+//! reductions run in a fixed order. The tests also run at every lower CPU
+//! level this machine has (`DESCENT_CPU`), each in a child process.
 
 use descent::data::{DataLoader, Mnist};
 use descent::nn::Module;
@@ -64,4 +65,32 @@ fn w2_steps_give_the_same_bits_on_one_and_two_threads() {
     let one = weights_after_an_epoch(&[512, 512], 256, 10_240, 1);
     let two = weights_after_an_epoch(&[512, 512], 256, 10_240, 2);
     assert!(one == two, "weights differ between 1 and 2 threads");
+}
+
+/// Runs this file's other tests again in a child process for each CPU level
+/// below this machine's (`DESCENT_CPU=avx2`, `baseline`), so that every code
+/// path the machine can run keeps its results independent of the threads.
+#[test]
+fn every_lower_cpu_level_gives_the_same_bits_on_one_and_two_threads() {
+    use descent::autograd::cpu::{detected_level, CpuLevel, CPU_LEVEL_VARIABLE};
+    if std::env::var_os(CPU_LEVEL_VARIABLE).is_some() {
+        // A child, or a run already forced to a level.
+        return;
+    }
+    for level in [CpuLevel::Baseline, CpuLevel::Avx2] {
+        if level >= detected_level() {
+            continue;
+        }
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .env(CPU_LEVEL_VARIABLE, level.name())
+            .args(["--skip", "every_lower_cpu_level"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{CPU_LEVEL_VARIABLE}={level}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

@@ -26,6 +26,7 @@
 mod aligned;
 mod anomaly;
 mod backward;
+pub mod cpu;
 mod gemm;
 mod gradcheck;
 mod kernels;

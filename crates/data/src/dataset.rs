@@ -76,16 +76,27 @@ impl Pixels {
 }
 
 /// `byte / 255` for every byte, rounded exactly as that division is (a test
-/// checks all 256 bytes), but as a multiplication and two fused
-/// multiply-adds, which vectorise: a division per pixel would cost as much as
-/// the copy around it.
+/// checks all 256 bytes). A CPU with FMA computes it as a multiplication and
+/// two fused multiply-adds, which vectorise: a division per pixel would cost
+/// as much as the copy around it. Without FMA, `mul_add` would be a library
+/// call per pixel, so the baseline divides (4 lanes at a time); both are the
+/// correctly rounded quotient, so every path gives the same bits.
 fn bytes_to_unit(source: &[u8], target: &mut [f32]) {
+    use descent_autograd::cpu::{level, vectorized, CpuLevel};
     const INVERSE: f32 = 1.0 / 255.0;
-    for (target, &byte) in target.iter_mut().zip(source) {
-        let x = f32::from(byte);
-        let quotient = x * INVERSE;
-        let residual = (-quotient).mul_add(255.0, x);
-        *target = residual.mul_add(INVERSE, quotient);
+    if level() >= CpuLevel::Avx2 {
+        vectorized(|| {
+            for (target, &byte) in target.iter_mut().zip(source) {
+                let x = f32::from(byte);
+                let quotient = x * INVERSE;
+                let residual = (-quotient).mul_add(255.0, x);
+                *target = residual.mul_add(INVERSE, quotient);
+            }
+        })
+    } else {
+        for (target, &byte) in target.iter_mut().zip(source) {
+            *target = f32::from(byte) / 255.0;
+        }
     }
 }
 

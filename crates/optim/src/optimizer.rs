@@ -234,10 +234,13 @@ macro_rules! elementwise {
                 let n = value.len();
                 let grad = &grad[..n];
                 $(let $buffer = &mut $buffer[..n];)*
-                for i in 0..n {
-                    kernel(&mut value[i], grad[i], $(&mut $buffer[i]),*);
-                    $($buffer[i] = $crate::optimizer::flush_subnormal($buffer[i]);)*
-                }
+                // Compiled for the CPU's widest vectors, chosen at run time.
+                ::descent_autograd::cpu::vectorized(|| {
+                    for i in 0..n {
+                        kernel(&mut value[i], grad[i], $(&mut $buffer[i]),*);
+                        $($buffer[i] = $crate::optimizer::flush_subnormal($buffer[i]);)*
+                    }
+                });
             };
             let value = value.as_slice_mut().expect("standard layout is contiguous");
             let grad = grad.as_slice().expect("standard layout is contiguous");
@@ -262,9 +265,11 @@ macro_rules! elementwise {
                 $(*$buffer = $crate::optimizer::flush_subnormal(*$buffer);)*
             };
             if parallel {
-                zip.par_for_each(body)
+                zip.par_for_each(|value, grad, $($buffer),*| {
+                    ::descent_autograd::cpu::vectorized(|| body(value, grad, $($buffer),*))
+                })
             } else {
-                zip.for_each(body)
+                ::descent_autograd::cpu::vectorized(|| zip.for_each(body))
             }
         }
     }};
