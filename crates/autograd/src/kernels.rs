@@ -83,38 +83,53 @@ fn slice_loop(
     inputs: [&[f32]; 3],
     f: impl Fn(f32, f32, f32, f32) -> f32 + Sync + Send,
 ) {
-    let run = |(out, inputs): SlicePiece<'_, '_>| {
-        vectorized(|| {
-            let n = out.len();
-            let full = |input: &[f32]| input.len() == n;
-            let [a, b, c] = inputs;
-            // One loop per arity, so that each has its bounds checks hoisted.
-            match (full(a), full(b), full(c)) {
-                (true, true, true) => {
-                    let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
-                    for i in 0..n {
-                        out[i] = f(out[i], a[i], b[i], c[i]);
-                    }
-                }
-                (true, true, false) => {
-                    let (a, b) = (&a[..n], &b[..n]);
-                    for i in 0..n {
-                        out[i] = f(out[i], a[i], b[i], 0.0);
-                    }
-                }
-                _ => {
-                    let a = &a[..n];
-                    for i in 0..n {
-                        out[i] = f(out[i], a[i], 0.0, 0.0);
-                    }
-                }
-            }
-        })
+    let run = |(out, [a, b, c]): SlicePiece<'_, '_>| {
+        vectorized(
+            #[inline(always)]
+            || slice_loop_body(out, a, b, c, &f),
+        )
     };
     if out.len() >= PARALLEL_THRESHOLD {
         in_pieces((out, inputs), &split_slices, &run);
     } else {
         run((out, inputs));
+    }
+}
+
+/// [`slice_loop`]'s loop, inlined into each level's copy. The slices are
+/// parameters, not captures, so that the compiler knows `out` overlaps none
+/// of them nor what `f` reads: read through a closure's captures, every
+/// iteration reloaded them and the loop did not vectorise.
+#[inline(always)]
+fn slice_loop_body(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    c: &[f32],
+    f: &impl Fn(f32, f32, f32, f32) -> f32,
+) {
+    let n = out.len();
+    let full = |input: &[f32]| input.len() == n;
+    // One loop per arity, so that each has its bounds checks hoisted.
+    match (full(a), full(b), full(c)) {
+        (true, true, true) => {
+            let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
+            for i in 0..n {
+                out[i] = f(out[i], a[i], b[i], c[i]);
+            }
+        }
+        (true, true, false) => {
+            let (a, b) = (&a[..n], &b[..n]);
+            for i in 0..n {
+                out[i] = f(out[i], a[i], b[i], 0.0);
+            }
+        }
+        _ => {
+            let a = &a[..n];
+            for i in 0..n {
+                out[i] = f(out[i], a[i], 0.0, 0.0);
+            }
+        }
     }
 }
 
@@ -127,10 +142,16 @@ pub(crate) fn map_into(out: &mut Tensor, x: &Tensor, f: impl Fn(f32) -> f32 + Sy
     let zip = Zip::from(out).and(x);
     if parallel {
         in_pieces(zip, &|zip| zip.split(), &|zip| {
-            vectorized(|| zip.for_each(|o, &x| *o = f(x)))
+            vectorized(
+                #[inline(always)]
+                || zip.for_each(|o, &x| *o = f(x)),
+            )
         });
     } else {
-        vectorized(|| zip.for_each(|o, &x| *o = f(x)));
+        vectorized(
+            #[inline(always)]
+            || zip.for_each(|o, &x| *o = f(x)),
+        );
     }
 }
 
@@ -152,10 +173,16 @@ pub(crate) fn zip_map_into(
     let zip = Zip::from(out).and_broadcast(a).and_broadcast(b);
     if parallel {
         in_pieces(zip, &|zip| zip.split(), &|zip| {
-            vectorized(|| zip.for_each(|o, &a, &b| *o = f(a, b)))
+            vectorized(
+                #[inline(always)]
+                || zip.for_each(|o, &a, &b| *o = f(a, b)),
+            )
         });
     } else {
-        vectorized(|| zip.for_each(|o, &a, &b| *o = f(a, b)));
+        vectorized(
+            #[inline(always)]
+            || zip.for_each(|o, &a, &b| *o = f(a, b)),
+        );
     }
 }
 
@@ -186,14 +213,38 @@ pub(crate) fn gradient_into(
     let zip = Zip::from(target).and(g).and_broadcast(a).and_broadcast(b);
     let split = |zip: Zip<(_, _, _, _), _>| zip.split();
     match (accumulate, parallel) {
-        (false, false) => vectorized(|| zip.for_each(|t, &g, &a, &b| *t = f(g, a, b))),
-        (true, false) => vectorized(|| zip.for_each(|t, &g, &a, &b| *t += f(g, a, b))),
+        (false, false) => vectorized(
+            #[inline(always)]
+            || zip.for_each(|t, &g, &a, &b| *t = f(g, a, b)),
+        ),
+        (true, false) => vectorized(
+            #[inline(always)]
+            || zip.for_each(|t, &g, &a, &b| *t += f(g, a, b)),
+        ),
         (false, true) => in_pieces(zip, &split, &|zip| {
-            vectorized(|| zip.for_each(|t, &g, &a, &b| *t = f(g, a, b)))
+            vectorized(
+                #[inline(always)]
+                || zip.for_each(|t, &g, &a, &b| *t = f(g, a, b)),
+            )
         }),
         (true, true) => in_pieces(zip, &split, &|zip| {
-            vectorized(|| zip.for_each(|t, &g, &a, &b| *t += f(g, a, b)))
+            vectorized(
+                #[inline(always)]
+                || zip.for_each(|t, &g, &a, &b| *t += f(g, a, b)),
+            )
         }),
+    }
+}
+
+/// `t[j] += scale · Σ_rows g[row][first + j]`, the rows of `g` (each
+/// `row_len` long) added in order: a range of a bias-row reduction. The
+/// slices are parameters so that the loop vectorises (see [`slice_loop_body`]).
+#[inline(always)]
+fn sum_column_range(t: &mut [f32], g: &[f32], row_len: usize, first: usize, scale: f32) {
+    for row in g.chunks_exact(row_len) {
+        for (t, &g) in t.iter_mut().zip(&row[first..]) {
+            *t += scale * g;
+        }
     }
 }
 
@@ -218,7 +269,10 @@ fn split_columns((t, first): (&mut [f32], usize)) -> ((&mut [f32], usize), (&mut
 /// The cases a network meets (same shape, a bias row `[n, m] → [m]`, a
 /// per-row column `[n, m] → [n, 1]`, a scalar) each take one pass over `g`.
 pub(crate) fn reduce_into(target: &mut Tensor, accumulate: bool, g: &Tensor, scale: f32) {
-    vectorized(|| reduce_on_this_level(target, accumulate, g, scale))
+    vectorized(
+        #[inline(always)]
+        || reduce_on_this_level(target, accumulate, g, scale),
+    )
 }
 
 /// [`reduce_into`]'s body, inlined into each instruction set's copy.
@@ -276,13 +330,10 @@ fn reduce_on_this_level(target: &mut Tensor, accumulate: bool, g: &Tensor, scale
         let g = g.as_slice().expect("checked");
         let sum_columns = |(t, first): (&mut [f32], usize)| {
             // A piece may run on another thread, outside the caller's copy.
-            vectorized(|| {
-                for row in g.chunks_exact(target_len) {
-                    for (t, &g) in t.iter_mut().zip(&row[first..]) {
-                        *t += scale * g;
-                    }
-                }
-            })
+            vectorized(
+                #[inline(always)]
+                || sum_column_range(t, g, target_len, first, scale),
+            )
         };
         if g.len() >= PARALLEL_THRESHOLD && target_len >= 2 * COLUMN_RANGE_UNIT {
             in_pieces((t, 0), &split_columns, &sum_columns);

@@ -288,7 +288,10 @@ fn gemm_single(
             None => c.mapv_inplace(|v| if beta == 0.0 { 0.0 } else { beta * v }),
         }
         if relu {
-            vectorized(|| c.mapv_inplace(crate::ops::activation::relu));
+            vectorized(
+                #[inline(always)]
+                || c.mapv_inplace(crate::ops::activation::relu),
+            );
         }
         return;
     }
@@ -326,11 +329,14 @@ fn gemm_single(
     }
     let beta = match &bias {
         Some(bias) => {
-            vectorized(|| {
-                c.rows_mut()
-                    .into_iter()
-                    .for_each(|mut row| row.assign(bias))
-            });
+            vectorized(
+                #[inline(always)]
+                || {
+                    c.rows_mut()
+                        .into_iter()
+                        .for_each(|mut row| row.assign(bias))
+                },
+            );
             1.0
         }
         None => beta,
@@ -364,7 +370,10 @@ fn gemm_single(
         );
     }
     if relu {
-        vectorized(|| c.mapv_inplace(crate::ops::activation::relu));
+        vectorized(
+            #[inline(always)]
+            || c.mapv_inplace(crate::ops::activation::relu),
+        );
     }
 }
 
