@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side training throughput of descent, PyTorch (eager), JAX (jit) and
-# the Rust frameworks candle and burn (ndarray backend) on the W1, W2 and S1
+# the Rust frameworks candle and burn (flex backend) on the W1, W2 and S1
 # workloads, and of descent and PyTorch on C1 (PyTorch's MNIST CNN,
 # benches/pytorch_cnn.py), with 1 and 2 threads, in one run on one machine.
 # Prints the JSON lines of each framework and a summary table.
@@ -10,8 +10,9 @@
 #
 # The Rust peers are standalone cargo projects under benches/peers/ (own
 # Cargo.lock and target/); a peer that does not build is reported and left
-# out. PEERS="candle burn" (the default) selects them; PEERS= skips them, and
-# PEERS="candle burn burn-flex" adds burn's newer flex CPU backend as a column.
+# out. PEERS="candle burn-flex" (the default: burn's flex CPU backend, its
+# fastest; the ndarray backend is deprecated) selects them; PEERS= skips them,
+# and PEERS="candle burn burn-flex" adds burn's ndarray backend as a column.
 #
 # Run it on an otherwise idle machine: PyTorch's OpenMP threads spin at
 # barriers and slow down badly when another process takes a core.
@@ -23,7 +24,7 @@ mkdir -p "$(dirname "$out")"
 : > "$out"
 cargo build --release --example throughput
 peers=()
-for peer in ${PEERS-candle burn}; do
+for peer in ${PEERS-candle burn-flex}; do
   project=${peer%%-*}  # burn-flex is the burn project with --backend flex
   if [[ ! -f benches/peers/$project/Cargo.toml ]]; then
     echo "compare.sh: no peer $peer (benches/peers/$project); skipping it" >&2

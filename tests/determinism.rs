@@ -1,6 +1,7 @@
 //! The same seed gives bit-identical weights whatever the number of threads:
 //! elementwise work is split by position, matrix products by shape only, and
-//! reductions run in a fixed order.
+//! reductions run in a fixed order. The tests also run at every lower CPU
+//! level this machine has (`DESCENT_CPU`), each in a child process.
 
 use descent::data::{DataLoader, Mnist};
 use descent::nn::Module;
@@ -103,4 +104,32 @@ fn cnn_steps_give_the_same_bits_on_one_and_two_threads() {
     assert_eq!(one.len(), 1_199_882);
     let differing = one.iter().zip(&two).filter(|(a, b)| a != b).count();
     assert_eq!(differing, 0, "{differing} weights differ");
+}
+
+/// Runs this file's other tests again in a child process for each CPU level
+/// below this machine's (`DESCENT_CPU=avx2`, `baseline`), so that every code
+/// path the machine can run keeps its results independent of the threads.
+#[test]
+fn every_lower_cpu_level_gives_the_same_bits_on_one_and_two_threads() {
+    use descent::autograd::cpu::{detected_level, CpuLevel, CPU_LEVEL_VARIABLE};
+    if std::env::var_os(CPU_LEVEL_VARIABLE).is_some() {
+        // A child, or a run already forced to a level.
+        return;
+    }
+    for level in [CpuLevel::Baseline, CpuLevel::Avx2] {
+        if level >= detected_level() {
+            continue;
+        }
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .env(CPU_LEVEL_VARIABLE, level.name())
+            .args(["--skip", "every_lower_cpu_level"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{CPU_LEVEL_VARIABLE}={level}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

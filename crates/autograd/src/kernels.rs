@@ -10,6 +10,7 @@
 
 use ndarray::{ArrayViewD, Axis, Dimension, IxDyn, Zip};
 
+use crate::cpu::vectorized;
 use crate::workers::join_active;
 use crate::Tensor;
 
@@ -44,16 +45,113 @@ pub(crate) fn in_pieces<T: Send>(
     run(whole, rayon::current_num_threads(), split, work);
 }
 
+/// `view`'s elements as one slice, when it has `shape` and is contiguous in
+/// standard order: then an elementwise loop runs over plain slices.
+///
+/// Why not `Zip` everywhere: [`vectorized`] compiles what it inlines for the
+/// CPU's level, and `Zip`'s iteration is too deep to be inlined there, so it
+/// would run baseline code. Every op of a training step has contiguous
+/// operands of one shape, so the slice loops carry the work and `Zip` is
+/// left for broadcasts and strided views.
+fn as_contiguous<'a>(view: &ArrayViewD<'a, f32>, shape: &[usize]) -> Option<&'a [f32]> {
+    if view.shape() == shape {
+        view.to_slice()
+    } else {
+        None
+    }
+}
+
+/// An output slice and up to three input slices of its length.
+type SlicePiece<'a, 'b> = (&'a mut [f32], [&'b [f32]; 3]);
+
+/// Cuts equal-length slices at the same position, for [`in_pieces`].
+fn split_slices<'a, 'b>(
+    (out, inputs): SlicePiece<'a, 'b>,
+) -> (SlicePiece<'a, 'b>, SlicePiece<'a, 'b>) {
+    let half = out.len() / 2;
+    let (left, right) = out.split_at_mut(half);
+    let cut = |input: &'b [f32]| input.split_at(half.min(input.len()));
+    let [(a0, a1), (b0, b1), (c0, c1)] = inputs.map(cut);
+    ((left, [a0, b0, c0]), (right, [a1, b1, c1]))
+}
+
+/// `out[i] = f(out[i], inputs[0][i], inputs[1][i], inputs[2][i])` over
+/// slices of one length (unused inputs are empty and read as 0), compiled
+/// for the CPU's level and cut into one piece per thread when large.
+fn slice_loop(
+    out: &mut [f32],
+    inputs: [&[f32]; 3],
+    f: impl Fn(f32, f32, f32, f32) -> f32 + Sync + Send,
+) {
+    let run = |(out, [a, b, c]): SlicePiece<'_, '_>| {
+        vectorized(
+            #[inline(always)]
+            || slice_loop_body(out, a, b, c, &f),
+        )
+    };
+    if out.len() >= PARALLEL_THRESHOLD {
+        in_pieces((out, inputs), &split_slices, &run);
+    } else {
+        run((out, inputs));
+    }
+}
+
+/// [`slice_loop`]'s loop, inlined into each level's copy. The slices are
+/// parameters, not captures, so that the compiler knows `out` overlaps none
+/// of them nor what `f` reads: read through a closure's captures, every
+/// iteration reloaded them and the loop did not vectorise.
+#[inline(always)]
+fn slice_loop_body(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    c: &[f32],
+    f: &impl Fn(f32, f32, f32, f32) -> f32,
+) {
+    let n = out.len();
+    let full = |input: &[f32]| input.len() == n;
+    // One loop per arity, so that each has its bounds checks hoisted.
+    match (full(a), full(b), full(c)) {
+        (true, true, true) => {
+            let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
+            for i in 0..n {
+                out[i] = f(out[i], a[i], b[i], c[i]);
+            }
+        }
+        (true, true, false) => {
+            let (a, b) = (&a[..n], &b[..n]);
+            for i in 0..n {
+                out[i] = f(out[i], a[i], b[i], 0.0);
+            }
+        }
+        _ => {
+            let a = &a[..n];
+            for i in 0..n {
+                out[i] = f(out[i], a[i], 0.0, 0.0);
+            }
+        }
+    }
+}
+
 /// `out[i] = f(x[i])`.
 pub(crate) fn map_into(out: &mut Tensor, x: &Tensor, f: impl Fn(f32) -> f32 + Sync + Send) {
+    if let (Some(x), Some(out)) = (as_contiguous(&x.view(), out.shape()), out.as_slice_mut()) {
+        return slice_loop(out, [x, &[], &[]], |_, x, _, _| f(x));
+    }
     let parallel = out.len() >= PARALLEL_THRESHOLD;
     let zip = Zip::from(out).and(x);
     if parallel {
         in_pieces(zip, &|zip| zip.split(), &|zip| {
-            zip.for_each(|o, &x| *o = f(x))
+            vectorized(
+                #[inline(always)]
+                || zip.for_each(|o, &x| *o = f(x)),
+            )
         });
     } else {
-        zip.for_each(|o, &x| *o = f(x));
+        vectorized(
+            #[inline(always)]
+            || zip.for_each(|o, &x| *o = f(x)),
+        );
     }
 }
 
@@ -64,14 +162,27 @@ pub(crate) fn zip_map_into(
     b: &ArrayViewD<'_, f32>,
     f: impl Fn(f32, f32) -> f32 + Sync + Send,
 ) {
+    if let (Some(a), Some(b), Some(out)) = (
+        as_contiguous(a, out.shape()),
+        as_contiguous(b, out.shape()),
+        out.as_slice_mut(),
+    ) {
+        return slice_loop(out, [a, b, &[]], |_, a, b, _| f(a, b));
+    }
     let parallel = out.len() >= PARALLEL_THRESHOLD;
     let zip = Zip::from(out).and_broadcast(a).and_broadcast(b);
     if parallel {
         in_pieces(zip, &|zip| zip.split(), &|zip| {
-            zip.for_each(|o, &a, &b| *o = f(a, b))
+            vectorized(
+                #[inline(always)]
+                || zip.for_each(|o, &a, &b| *o = f(a, b)),
+            )
         });
     } else {
-        zip.for_each(|o, &a, &b| *o = f(a, b));
+        vectorized(
+            #[inline(always)]
+            || zip.for_each(|o, &a, &b| *o = f(a, b)),
+        );
     }
 }
 
@@ -86,18 +197,54 @@ pub(crate) fn gradient_into(
     b: &ArrayViewD<'_, f32>,
     f: impl Fn(f32, f32, f32) -> f32 + Sync + Send,
 ) {
+    if let (Some(g), Some(a), Some(b), Some(target)) = (
+        as_contiguous(&g.view(), target.shape()),
+        as_contiguous(a, target.shape()),
+        as_contiguous(b, target.shape()),
+        target.as_slice_mut(),
+    ) {
+        return if accumulate {
+            slice_loop(target, [g, a, b], |t, g, a, b| t + f(g, a, b))
+        } else {
+            slice_loop(target, [g, a, b], |_, g, a, b| f(g, a, b))
+        };
+    }
     let parallel = target.len() >= PARALLEL_THRESHOLD;
     let zip = Zip::from(target).and(g).and_broadcast(a).and_broadcast(b);
     let split = |zip: Zip<(_, _, _, _), _>| zip.split();
     match (accumulate, parallel) {
-        (false, false) => zip.for_each(|t, &g, &a, &b| *t = f(g, a, b)),
-        (true, false) => zip.for_each(|t, &g, &a, &b| *t += f(g, a, b)),
+        (false, false) => vectorized(
+            #[inline(always)]
+            || zip.for_each(|t, &g, &a, &b| *t = f(g, a, b)),
+        ),
+        (true, false) => vectorized(
+            #[inline(always)]
+            || zip.for_each(|t, &g, &a, &b| *t += f(g, a, b)),
+        ),
         (false, true) => in_pieces(zip, &split, &|zip| {
-            zip.for_each(|t, &g, &a, &b| *t = f(g, a, b))
+            vectorized(
+                #[inline(always)]
+                || zip.for_each(|t, &g, &a, &b| *t = f(g, a, b)),
+            )
         }),
         (true, true) => in_pieces(zip, &split, &|zip| {
-            zip.for_each(|t, &g, &a, &b| *t += f(g, a, b))
+            vectorized(
+                #[inline(always)]
+                || zip.for_each(|t, &g, &a, &b| *t += f(g, a, b)),
+            )
         }),
+    }
+}
+
+/// `t[j] += scale · Σ_rows g[row][first + j]`, the rows of `g` (each
+/// `row_len` long) added in order: a range of a bias-row reduction. The
+/// slices are parameters so that the loop vectorises (see [`slice_loop_body`]).
+#[inline(always)]
+fn sum_column_range(t: &mut [f32], g: &[f32], row_len: usize, first: usize, scale: f32) {
+    for row in g.chunks_exact(row_len) {
+        for (t, &g) in t.iter_mut().zip(&row[first..]) {
+            *t += scale * g;
+        }
     }
 }
 
@@ -122,6 +269,15 @@ fn split_columns((t, first): (&mut [f32], usize)) -> ((&mut [f32], usize), (&mut
 /// The cases a network meets (same shape, a bias row `[n, m] → [m]`, a
 /// per-row column `[n, m] → [n, 1]`, a scalar) each take one pass over `g`.
 pub(crate) fn reduce_into(target: &mut Tensor, accumulate: bool, g: &Tensor, scale: f32) {
+    vectorized(
+        #[inline(always)]
+        || reduce_on_this_level(target, accumulate, g, scale),
+    )
+}
+
+/// [`reduce_into`]'s body, inlined into each instruction set's copy.
+#[inline(always)]
+fn reduce_on_this_level(target: &mut Tensor, accumulate: bool, g: &Tensor, scale: f32) {
     if target.shape() == g.shape() {
         let zip = Zip::from(target).and(g);
         if accumulate {
@@ -173,11 +329,11 @@ pub(crate) fn reduce_into(target: &mut Tensor, accumulate: bool, g: &Tensor, sca
             .expect("pooled tensors are contiguous");
         let g = g.as_slice().expect("checked");
         let sum_columns = |(t, first): (&mut [f32], usize)| {
-            for row in g.chunks_exact(target_len) {
-                for (t, &g) in t.iter_mut().zip(&row[first..]) {
-                    *t += scale * g;
-                }
-            }
+            // A piece may run on another thread, outside the caller's copy.
+            vectorized(
+                #[inline(always)]
+                || sum_column_range(t, g, target_len, first, scale),
+            )
         };
         if g.len() >= PARALLEL_THRESHOLD && target_len >= 2 * COLUMN_RANGE_UNIT {
             in_pieces((t, 0), &split_columns, &sum_columns);

@@ -27,6 +27,7 @@ mod aligned;
 mod anomaly;
 mod backward;
 mod conv;
+pub mod cpu;
 mod gemm;
 mod gradcheck;
 mod kernels;

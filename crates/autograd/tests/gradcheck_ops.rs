@@ -1,4 +1,5 @@
-//! A finite-difference check for every op, including broadcast and axis variants.
+//! A finite-difference check for every op, including broadcast and axis
+//! variants, at the CPU's level and (in child processes) at every lower one.
 
 use descent_autograd::{gradcheck, GradcheckOptions, Parameter, Reduction, Tape, Tensor, Var};
 use ndarray::{ArrayD, IxDyn};
@@ -268,4 +269,32 @@ fn linear_relu_with_and_without_bias() {
     check(&[values(&[5, 4], 53), values(&[3, 4], 54)], |_, v| {
         v[0].linear_relu(v[1], None)
     });
+}
+
+/// Runs this file's other checks again in a child process for each CPU level
+/// below this machine's (`DESCENT_CPU=avx2`, `baseline`), so that every code
+/// path the machine can run is checked.
+#[test]
+fn every_lower_cpu_level_passes_the_gradient_checks() {
+    use descent_autograd::cpu::{detected_level, CpuLevel, CPU_LEVEL_VARIABLE};
+    if std::env::var_os(CPU_LEVEL_VARIABLE).is_some() {
+        // A child, or a run already forced to a level.
+        return;
+    }
+    for level in [CpuLevel::Baseline, CpuLevel::Avx2] {
+        if level >= detected_level() {
+            continue;
+        }
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .env(CPU_LEVEL_VARIABLE, level.name())
+            .args(["--skip", "every_lower_cpu_level"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{CPU_LEVEL_VARIABLE}={level}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

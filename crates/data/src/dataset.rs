@@ -76,10 +76,30 @@ impl Pixels {
 }
 
 /// `byte / 255` for every byte, rounded exactly as that division is (a test
-/// checks all 256 bytes), but as a multiplication and two fused
-/// multiply-adds, which vectorise: a division per pixel would cost as much as
-/// the copy around it.
+/// checks all 256 bytes). A CPU with FMA computes it as a multiplication and
+/// two fused multiply-adds, which vectorise: a division per pixel would cost
+/// as much as the copy around it. Without FMA, `mul_add` would be a library
+/// call per pixel, so the baseline divides (4 lanes at a time); both are the
+/// correctly rounded quotient, so every path gives the same bits.
 fn bytes_to_unit(source: &[u8], target: &mut [f32]) {
+    use descent_autograd::cpu::{level, vectorized, CpuLevel};
+    if level() >= CpuLevel::Avx2 {
+        vectorized(
+            #[inline(always)]
+            || bytes_to_unit_fused(source, target),
+        )
+    } else {
+        for (target, &byte) in target.iter_mut().zip(source) {
+            *target = f32::from(byte) / 255.0;
+        }
+    }
+}
+
+/// [`bytes_to_unit`] with fused multiply-adds, inlined into the AVX2 and
+/// AVX-512 copies of `vectorized` (the slices are parameters, so that the
+/// loop vectorises there).
+#[inline(always)]
+fn bytes_to_unit_fused(source: &[u8], target: &mut [f32]) {
     const INVERSE: f32 = 1.0 / 255.0;
     for (target, &byte) in target.iter_mut().zip(source) {
         let x = f32::from(byte);

@@ -152,7 +152,7 @@ impl Optimizer for Adadelta {
                 &mut value,
                 &grad,
                 [square_avg, acc_delta],
-                |p: &mut f32, g: f32, v: &mut f32, u: &mut f32| {
+                move |p: &mut f32, g: f32, v: &mut f32, u: &mut f32| {
                     let g = if decay { g + weight_decay * *p } else { g };
                     *v = *v * rho + one_minus_rho * g * g;
                     let std = (*v + eps).sqrt();

@@ -159,7 +159,7 @@ impl Optimizer for Adagrad {
                 &mut value,
                 &grad,
                 [sum],
-                |p: &mut f32, g: f32, s: &mut f32| {
+                move |p: &mut f32, g: f32, s: &mut f32| {
                     let g = if decay { g + weight_decay * *p } else { g };
                     *s += g * g;
                     let std = s.sqrt() + eps;

@@ -195,7 +195,7 @@ fn adam_step(
                 &mut value,
                 &grad,
                 [exp_avg, exp_avg_sq],
-                |p: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
+                move |p: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
                     let decayed = moments(*p, g, m, v);
                     let denom = v.sqrt() * inverse_bias_correction2_sqrt + eps_f32;
                     *p = decayed + neg_step_size * *m / denom;
@@ -205,7 +205,7 @@ fn adam_step(
                 &mut value,
                 &grad,
                 [exp_avg, exp_avg_sq, max_exp_avg_sq],
-                |p: &mut f32, g: f32, m: &mut f32, v: &mut f32, v_max: &mut f32| {
+                move |p: &mut f32, g: f32, m: &mut f32, v: &mut f32, v_max: &mut f32| {
                     let decayed = moments(*p, g, m, v);
                     // torch.maximum: NaN wins, so a diverged run stays visible.
                     *v_max = if v.is_nan() || *v > *v_max {

@@ -207,6 +207,9 @@ pub(crate) fn parallel_chunk(len: usize) -> usize {
 /// parameter, its gradient and the named buffers (`&mut Tensor` variables), in
 /// one fused pass.
 ///
+/// `$kernel` must be a `move` closure (it is copied into the loop, so that
+/// its scalars are registers there, not loads through references).
+///
 /// Tensors in standard layout (all of them, in practice) are walked as slices,
 /// which the compiler vectorises; `ndarray::Zip`'s per-element loop was an
 /// order of magnitude slower here. Any other layout falls back to `Zip`. Large
@@ -214,6 +217,8 @@ pub(crate) fn parallel_chunk(len: usize) -> usize {
 /// Rust does not fuse or reassociate float operations, so the slice, `Zip`,
 /// sequential and parallel paths all give bit-identical results.
 macro_rules! elementwise {
+    // The type of a buffer's element argument to the kernel.
+    (@buffer $buffer:ident) => { &mut f32 };
     ($value:expr, $grad:expr, [$($buffer:ident),*], $kernel:expr) => {{
         let value: &mut ::descent_autograd::Tensor = $value;
         let grad: &::descent_autograd::Tensor = $grad;
@@ -228,16 +233,46 @@ macro_rules! elementwise {
             && grad.is_standard_layout()
             $(&& $buffer.is_standard_layout())*
         {
-            let run = |value: &mut [f32], grad: &[f32], $($buffer: &mut [f32]),*| {
+            // The loop takes its slices as parameters and the kernel (a `move`
+            // closure, holding its scalars) by value, so that the compiler
+            // knows the stores overlap nothing the kernel reads: reached
+            // through captured references, every scalar was reloaded each
+            // iteration and the loop ran one element at a time. Inlined into
+            // each level's copy of `vectorized`.
+            #[inline(always)]
+            fn body(
+                kernel: impl Fn(&mut f32, f32, $($crate::optimizer::elementwise!(@buffer $buffer)),*) + Copy,
+                value: &mut [f32],
+                grad: &[f32],
+                $($buffer: &mut [f32]),*
+            ) {
                 // Re-slicing to one length lets the compiler drop the bounds
                 // checks and vectorise the loop.
                 let n = value.len();
                 let grad = &grad[..n];
                 $(let $buffer = &mut $buffer[..n];)*
                 for i in 0..n {
-                    kernel(&mut value[i], grad[i], $(&mut $buffer[i]),*);
-                    $($buffer[i] = $crate::optimizer::flush_subnormal($buffer[i]);)*
+                    // Each buffer is read into a local and stored once,
+                    // flushed: written back and then flushed in place, the
+                    // flush became a masked store of zeros (`vmaskmovps`),
+                    // which AMD's Zen cores run many times slower than a
+                    // plain store.
+                    // Each buffer's name now holds its slot and its value.
+                    $(let mut $buffer = {
+                        let slot = &mut $buffer[i];
+                        let current = *slot;
+                        (slot, current)
+                    };)*
+                    kernel(&mut value[i], grad[i], $(&mut $buffer.1),*);
+                    $(*$buffer.0 = $crate::optimizer::flush_subnormal($buffer.1);)*
                 }
+            }
+            // Compiled for the CPU's widest vectors, chosen at run time.
+            let run = |value: &mut [f32], grad: &[f32], $($buffer: &mut [f32]),*| {
+                ::descent_autograd::cpu::vectorized(
+                    #[inline(always)]
+                    || body(kernel, value, grad, $($buffer),*),
+                )
             };
             let value = value.as_slice_mut().expect("standard layout is contiguous");
             let grad = grad.as_slice().expect("standard layout is contiguous");
@@ -262,9 +297,11 @@ macro_rules! elementwise {
                 $(*$buffer = $crate::optimizer::flush_subnormal(*$buffer);)*
             };
             if parallel {
-                zip.par_for_each(body)
+                zip.par_for_each(|value, grad, $($buffer),*| {
+                    ::descent_autograd::cpu::vectorized(#[inline(always)] || body(value, grad, $($buffer),*))
+                })
             } else {
-                zip.for_each(body)
+                ::descent_autograd::cpu::vectorized(#[inline(always)] || zip.for_each(body))
             }
         }
     }};

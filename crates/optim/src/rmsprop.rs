@@ -196,7 +196,7 @@ impl Optimizer for RmsProp {
                     &mut value,
                     &grad,
                     [square_avg],
-                    |p: &mut f32, g: f32, v: &mut f32| {
+                    move |p: &mut f32, g: f32, v: &mut f32| {
                         let g = decayed(g, *p);
                         update_square_avg(v, g);
                         *p += neg_lr * g / (v.sqrt() + eps);
@@ -206,7 +206,7 @@ impl Optimizer for RmsProp {
                     &mut value,
                     &grad,
                     [square_avg, momentum_buffer],
-                    |p: &mut f32, g: f32, v: &mut f32, b: &mut f32| {
+                    move |p: &mut f32, g: f32, v: &mut f32, b: &mut f32| {
                         let g = decayed(g, *p);
                         update_square_avg(v, g);
                         *b = *b * momentum + g / (v.sqrt() + eps);
@@ -217,7 +217,7 @@ impl Optimizer for RmsProp {
                     &mut value,
                     &grad,
                     [square_avg, grad_avg],
-                    |p: &mut f32, g: f32, v: &mut f32, a: &mut f32| {
+                    move |p: &mut f32, g: f32, v: &mut f32, a: &mut f32| {
                         let g = decayed(g, *p);
                         update_square_avg(v, g);
                         *p += neg_lr * g / centered_rms(*v, a, g);
@@ -227,7 +227,7 @@ impl Optimizer for RmsProp {
                     &mut value,
                     &grad,
                     [square_avg, momentum_buffer, grad_avg],
-                    |p: &mut f32, g: f32, v: &mut f32, b: &mut f32, a: &mut f32| {
+                    move |p: &mut f32, g: f32, v: &mut f32, b: &mut f32, a: &mut f32| {
                         let g = decayed(g, *p);
                         update_square_avg(v, g);
                         *b = *b * momentum + g / centered_rms(*v, a, g);

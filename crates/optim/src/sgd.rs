@@ -179,7 +179,7 @@ impl Optimizer for Sgd {
         for (name, param) in params {
             let (mut value, grad) = param.value_and_grad();
             if self.config.momentum == 0.0 {
-                elementwise!(&mut value, &grad, [], |p: &mut f32, g: f32| {
+                elementwise!(&mut value, &grad, [], move |p: &mut f32, g: f32| {
                     let g = if decay { g + weight_decay * *p } else { g };
                     *p += neg_lr * g;
                 });
@@ -195,7 +195,7 @@ impl Optimizer for Sgd {
                 &mut value,
                 &grad,
                 [buffer],
-                |p: &mut f32, g: f32, b: &mut f32| {
+                move |p: &mut f32, g: f32, b: &mut f32| {
                     let g = if decay { g + weight_decay * *p } else { g };
                     *b = if first {
                         g

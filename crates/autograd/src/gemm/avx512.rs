@@ -28,6 +28,9 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
+use super::Operand;
+use crate::cpu::{level, CpuLevel};
+
 /// f32 lanes in one AVX-512 register.
 const LANES: usize = 16;
 /// Rows of `c` one micro-kernel call computes.
@@ -45,14 +48,6 @@ const DEPTH: usize = 128;
 /// 25 KiB of lists on the stack. A taller `a` runs every step.
 const LISTED_ROWS: usize = 1024_usize.next_multiple_of(ROWS);
 const LISTED_BLOCKS: usize = LISTED_ROWS / ROWS;
-
-/// A matrix operand: a pointer and strides in elements.
-#[derive(Clone, Copy)]
-pub(super) struct Operand {
-    pub ptr: *const f32,
-    pub row_stride: isize,
-    pub column_stride: isize,
-}
 
 /// Whether this kernel can run here and is the better choice for an
 /// `m × k` by `k × n` product with operands laid out like these.
@@ -74,7 +69,7 @@ pub(super) fn applies(
         && m >= 16
         && k >= 16
         && n >= 2 * LANES
-        && std::arch::is_x86_feature_detected!("avx512f")
+        && level() == CpuLevel::Avx512
 }
 
 #[repr(C, align(64))]

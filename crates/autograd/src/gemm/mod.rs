@@ -1,15 +1,20 @@
 //! The matrix product every op of the tape uses.
 //!
-//! On a CPU with AVX-512 the products of a training step run on descent's own
-//! kernel ([`avx512`]); the rest (other CPUs, operands with no unit stride,
-//! the narrow products of a 10-class output layer or of batch 1) go to the
-//! `gemm` crate.
+//! The products of a training step run on descent's own kernels, chosen at
+//! run time from the CPU level ([`crate::cpu::level`]): [`avx512`] on a CPU
+//! with AVX-512, [`avx2`] on one with AVX2 and FMA. The rest (baseline CPUs,
+//! operands with no unit stride, the narrow products of a 10-class output
+//! layer or of batch 1) go to the `gemm` crate, which picks its own kernels
+//! from the CPU's features.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 
+use crate::cpu::vectorized;
 use crate::workers::join_active;
 
 /// Below this many multiply-adds a product runs as one task: splitting a small
@@ -31,7 +36,7 @@ const SPLIT_MIN_WORK: usize = 48 * 48 * 256;
 /// same instructions in the same order whatever the pool size; a one-thread
 /// pool runs a product whole only where that holds too. Results are
 /// bit-identical on 1 and 2 threads. (They can differ in the last bits
-/// between CPUs with and without AVX-512, which run different kernels.)
+/// between CPU levels, which run different kernels: see [`crate::cpu`].)
 pub fn gemm(
     alpha: f32,
     a: &ArrayView2<'_, f32>,
@@ -214,7 +219,7 @@ fn nearest_half(length: usize, unit: usize) -> usize {
 }
 
 /// Whether [`gemm_single`] runs an `m × k` by `k × n` product with these
-/// layouts on descent's AVX-512 kernel.
+/// layouts on one of descent's own kernels.
 fn runs_own_kernel(
     a: &ArrayView2<'_, f32>,
     c_column_stride: isize,
@@ -222,7 +227,9 @@ fn runs_own_kernel(
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        avx512::applies((m, k, n), &operand(a), c_column_stride)
+        let a = operand(a);
+        avx512::applies((m, k, n), &a, c_column_stride)
+            || avx2::applies((m, k, n), &a, c_column_stride)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -231,18 +238,33 @@ fn runs_own_kernel(
     }
 }
 
-/// A view as the AVX-512 kernel takes it: a pointer and strides.
+/// A matrix operand as descent's kernels take it: a pointer and strides in
+/// elements.
 #[cfg(target_arch = "x86_64")]
-fn operand(view: &ArrayView2<'_, f32>) -> avx512::Operand {
-    avx512::Operand {
+#[derive(Clone, Copy)]
+struct Operand {
+    ptr: *const f32,
+    row_stride: isize,
+    column_stride: isize,
+}
+
+/// A view as descent's kernels take it.
+#[cfg(target_arch = "x86_64")]
+fn operand(view: &ArrayView2<'_, f32>) -> Operand {
+    Operand {
         ptr: view.as_ptr(),
         row_stride: view.strides()[0],
         column_stride: view.strides()[1],
     }
 }
 
-/// One product on the calling thread: descent's AVX-512 kernel where it
-/// applies, the `gemm` crate's otherwise; with `relu`, followed by
+/// The signature of descent's own kernels ([`avx512::gemm`], [`avx2::gemm`]).
+#[cfg(target_arch = "x86_64")]
+type OwnKernel =
+    unsafe fn(usize, usize, usize, f32, Operand, Operand, f32, *const f32, *mut f32, isize, bool);
+
+/// One product on the calling thread: descent's AVX-512 or AVX2 kernel
+/// where one applies, the `gemm` crate's otherwise; with `relu`, followed by
 /// `max(0, ·)`.
 fn gemm_single(
     alpha: f32,
@@ -280,18 +302,29 @@ fn gemm_single(
             None => c.mapv_inplace(|v| if beta == 0.0 { 0.0 } else { beta * v }),
         }
         if relu {
-            c.mapv_inplace(crate::ops::activation::relu);
+            vectorized(
+                #[inline(always)]
+                || c.mapv_inplace(crate::ops::activation::relu),
+            );
         }
         return;
     }
     #[cfg(target_arch = "x86_64")]
     {
         let (a_operand, b_operand) = (operand(a), operand(b));
-        if avx512::applies((m, k, n), &a_operand, c.strides()[1]) {
-            // SAFETY: the feature and the strides were checked by `applies`;
+        let c_column_stride = c.strides()[1];
+        let kernel = if avx512::applies((m, k, n), &a_operand, c_column_stride) {
+            Some(avx512::gemm as OwnKernel)
+        } else if avx2::applies((m, k, n), &a_operand, c_column_stride) {
+            Some(avx2::gemm as OwnKernel)
+        } else {
+            None
+        };
+        if let Some(kernel) = kernel {
+            // SAFETY: the CPU level and the strides were checked by `applies`;
             // the views cover the shapes; `c` is a unique borrow.
             unsafe {
-                avx512::gemm(
+                kernel(
                     m,
                     n,
                     k,
@@ -310,9 +343,14 @@ fn gemm_single(
     }
     let beta = match &bias {
         Some(bias) => {
-            c.rows_mut()
-                .into_iter()
-                .for_each(|mut row| row.assign(bias));
+            vectorized(
+                #[inline(always)]
+                || {
+                    c.rows_mut()
+                        .into_iter()
+                        .for_each(|mut row| row.assign(bias))
+                },
+            );
             1.0
         }
         None => beta,
@@ -346,7 +384,10 @@ fn gemm_single(
         );
     }
     if relu {
-        c.mapv_inplace(crate::ops::activation::relu);
+        vectorized(
+            #[inline(always)]
+            || c.mapv_inplace(crate::ops::activation::relu),
+        );
     }
 }
 
@@ -354,7 +395,6 @@ fn gemm_single(
 /// infinity must not skip a step where `a` is zero, since `0 · NaN` is NaN.
 /// One pass over a panel that is in L1 after packing, and it vectorises: the
 /// exponent bits of a non-finite value are all ones.
-#[cfg(target_arch = "x86_64")]
 #[inline]
 fn all_finite(values: &[f32]) -> bool {
     values.iter().fold(0u32, |seen, v| {

@@ -60,37 +60,43 @@ impl<'t> Var<'t> {
             let mut losses = tape.take_uninit(&[batch]);
             let off_weight = label_smoothing / classes as f32;
             let on_weight = 1.0 - label_smoothing;
-            for (((row, mut p), loss), &target) in logits
-                .rows()
-                .into_iter()
-                .zip(probabilities.axis_iter_mut(Axis(0)))
-                .zip(losses.iter_mut())
-                .zip(targets)
-            {
-                assert!(
+            // The batch's rows, compiled for the CPU's widest vectors.
+            crate::cpu::vectorized(
+                #[inline(always)]
+                || {
+                    for (((row, mut p), loss), &target) in logits
+                        .rows()
+                        .into_iter()
+                        .zip(probabilities.axis_iter_mut(Axis(0)))
+                        .zip(losses.iter_mut())
+                        .zip(targets)
+                    {
+                        assert!(
                     target < classes,
                     "cross_entropy: target class {target} is out of range for {classes} classes"
                 );
-                let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                let mut sum = 0.0;
-                for (p, &v) in p.iter_mut().zip(row.iter()) {
-                    *p = (v - max).exp();
-                    sum += *p;
-                }
-                let inverse = 1.0 / sum;
-                p.mapv_inplace(|e| e * inverse);
-                // Every term is taken relative to the row's max, so a logit of
-                // 1e4 never meets a small number in one f32 sum.
-                let log_sum = sum.ln();
-                let smoothed = if label_smoothing > 0.0 {
-                    // ε/c · Σ_j log p_j, the uniform part of the smoothed target.
-                    let shifted_total: f32 = row.iter().map(|&v| v - max).sum();
-                    off_weight * (shifted_total - classes as f32 * log_sum)
-                } else {
-                    0.0
-                };
-                *loss = -(on_weight * ((row[target] - max) - log_sum) + smoothed);
-            }
+                        let max = row.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                        let mut sum = 0.0;
+                        for (p, &v) in p.iter_mut().zip(row.iter()) {
+                            *p = (v - max).exp();
+                            sum += *p;
+                        }
+                        let inverse = 1.0 / sum;
+                        p.mapv_inplace(|e| e * inverse);
+                        // Every term is taken relative to the row's max, so a logit of
+                        // 1e4 never meets a small number in one f32 sum.
+                        let log_sum = sum.ln();
+                        let smoothed = if label_smoothing > 0.0 {
+                            // ε/c · Σ_j log p_j, the uniform part of the smoothed target.
+                            let shifted_total: f32 = row.iter().map(|&v| v - max).sum();
+                            off_weight * (shifted_total - classes as f32 * log_sum)
+                        } else {
+                            0.0
+                        };
+                        *loss = -(on_weight * ((row[target] - max) - log_sum) + smoothed);
+                    }
+                },
+            );
             let out = match reduction {
                 Reduction::None => losses,
                 Reduction::Sum | Reduction::Mean => {
@@ -143,26 +149,31 @@ pub(crate) fn cross_entropy_backward(
         Reduction::None => g[[i]],
     };
     sink.with_gradient(nodes, logits, |target, accumulate| {
-        for (i, ((mut t, p), &class)) in target
-            .axis_iter_mut(Axis(0))
-            .zip(probabilities.axis_iter(Axis(0)))
-            .zip(targets)
-            .enumerate()
-        {
-            let scale = scale_of(i);
-            for (j, (t, &p)) in t.iter_mut().zip(p.iter()).enumerate() {
-                let q = if j == class {
-                    on_weight + off_weight
-                } else {
-                    off_weight
-                };
-                let d = scale * (p - q);
-                if accumulate {
-                    *t += d
-                } else {
-                    *t = d
+        crate::cpu::vectorized(
+            #[inline(always)]
+            || {
+                for (i, ((mut t, p), &class)) in target
+                    .axis_iter_mut(Axis(0))
+                    .zip(probabilities.axis_iter(Axis(0)))
+                    .zip(targets)
+                    .enumerate()
+                {
+                    let scale = scale_of(i);
+                    for (j, (t, &p)) in t.iter_mut().zip(p.iter()).enumerate() {
+                        let q = if j == class {
+                            on_weight + off_weight
+                        } else {
+                            off_weight
+                        };
+                        let d = scale * (p - q);
+                        if accumulate {
+                            *t += d
+                        } else {
+                            *t = d
+                        }
+                    }
                 }
-            }
-        }
+            },
+        );
     });
 }

@@ -40,28 +40,33 @@ impl<'t> Var<'t> {
             );
             let mut out = tape.take_uninit(x.shape());
             let log = matches!(op, Op::LogSoftmax(..));
-            Zip::from(out.lanes_mut(Axis(axis)))
-                .and(x.lanes(Axis(axis)))
-                .for_each(|mut out, x| {
-                    let max = x.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                    if log {
-                        // log_softmax = (x - max) - log Σ e^(x - max), computed from
-                        // x directly so tiny probabilities keep their precision.
-                        let sum: f32 = x.iter().map(|&v| (v - max).exp()).sum();
-                        let log_sum = sum.ln();
-                        Zip::from(&mut out)
-                            .and(&x)
-                            .for_each(|o, &v| *o = v - max - log_sum);
-                    } else {
-                        let mut sum = 0.0;
-                        Zip::from(&mut out).and(&x).for_each(|o, &v| {
-                            *o = (v - max).exp();
-                            sum += *o;
+            crate::cpu::vectorized(
+                #[inline(always)]
+                || {
+                    Zip::from(out.lanes_mut(Axis(axis)))
+                        .and(x.lanes(Axis(axis)))
+                        .for_each(|mut out, x| {
+                            let max = x.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                            if log {
+                                // log_softmax = (x - max) - log Σ e^(x - max), computed from
+                                // x directly so tiny probabilities keep their precision.
+                                let sum: f32 = x.iter().map(|&v| (v - max).exp()).sum();
+                                let log_sum = sum.ln();
+                                Zip::from(&mut out)
+                                    .and(&x)
+                                    .for_each(|o, &v| *o = v - max - log_sum);
+                            } else {
+                                let mut sum = 0.0;
+                                Zip::from(&mut out).and(&x).for_each(|o, &v| {
+                                    *o = (v - max).exp();
+                                    sum += *o;
+                                });
+                                let inverse = 1.0 / sum;
+                                out.mapv_inplace(|e| e * inverse);
+                            }
                         });
-                        let inverse = 1.0 / sum;
-                        out.mapv_inplace(|e| e * inverse);
-                    }
-                });
+                },
+            );
             out
         };
         tape.record(out, op)
@@ -78,20 +83,25 @@ pub(crate) fn softmax_backward(
     axis: usize,
 ) {
     sink.with_gradient(nodes, x, |target, accumulate| {
-        Zip::from(target.lanes_mut(Axis(axis)))
-            .and(g.lanes(Axis(axis)))
-            .and(output.lanes(Axis(axis)))
-            .for_each(|mut t, g, y| {
-                let dot: f32 = g.iter().zip(y.iter()).map(|(g, y)| g * y).sum();
-                Zip::from(&mut t).and(&g).and(&y).for_each(|t, &g, &y| {
-                    let d = y * (g - dot);
-                    if accumulate {
-                        *t += d
-                    } else {
-                        *t = d
-                    }
-                });
-            });
+        crate::cpu::vectorized(
+            #[inline(always)]
+            || {
+                Zip::from(target.lanes_mut(Axis(axis)))
+                    .and(g.lanes(Axis(axis)))
+                    .and(output.lanes(Axis(axis)))
+                    .for_each(|mut t, g, y| {
+                        let dot: f32 = g.iter().zip(y.iter()).map(|(g, y)| g * y).sum();
+                        Zip::from(&mut t).and(&g).and(&y).for_each(|t, &g, &y| {
+                            let d = y * (g - dot);
+                            if accumulate {
+                                *t += d
+                            } else {
+                                *t = d
+                            }
+                        });
+                    });
+            },
+        );
     });
 }
 
@@ -105,19 +115,24 @@ pub(crate) fn log_softmax_backward(
     axis: usize,
 ) {
     sink.with_gradient(nodes, x, |target, accumulate| {
-        Zip::from(target.lanes_mut(Axis(axis)))
-            .and(g.lanes(Axis(axis)))
-            .and(output.lanes(Axis(axis)))
-            .for_each(|mut t, g, y| {
-                let total: f32 = g.sum();
-                Zip::from(&mut t).and(&g).and(&y).for_each(|t, &g, &y| {
-                    let d = g - y.exp() * total;
-                    if accumulate {
-                        *t += d
-                    } else {
-                        *t = d
-                    }
-                });
-            });
+        crate::cpu::vectorized(
+            #[inline(always)]
+            || {
+                Zip::from(target.lanes_mut(Axis(axis)))
+                    .and(g.lanes(Axis(axis)))
+                    .and(output.lanes(Axis(axis)))
+                    .for_each(|mut t, g, y| {
+                        let total: f32 = g.sum();
+                        Zip::from(&mut t).and(&g).and(&y).for_each(|t, &g, &y| {
+                            let d = g - y.exp() * total;
+                            if accumulate {
+                                *t += d
+                            } else {
+                                *t = d
+                            }
+                        });
+                    });
+            },
+        );
     });
 }

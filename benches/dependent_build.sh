@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# descent as its users get it: two cargo projects outside the repository,
+# built with no RUSTFLAGS, each running the repository's throughput example
+# as their own main.rs.
+#
+#   by-path/   depends on descent by path (the working tree);
+#   packaged/  depends on the crates `cargo package --workspace` makes,
+#              unpacked and wired in with [patch.crates-io], as a project
+#              would get them from crates.io; it reads the data by path.
+#
+# It checks that every packaged crate is under crates.io's 10 MB limit, then
+# runs W1, W2 and S1 on 1 thread with the repository's own example and the
+# by-path project interleaved (repo, by-path, repo, ...), and one W1 epoch
+# with the packaged project. Set DESCENT_CPU=avx2 (or baseline) to force a
+# lower code path in all of them.
+#
+#   bash benches/dependent_build.sh [scratch-dir]   # default /tmp/descent-dependent
+#   ROUNDS=3 THREADS=2 bash benches/dependent_build.sh
+#
+# The scratch projects share one target/ inside the scratch directory (the
+# dependencies build once, about 10 minutes on 2 cores).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+scratch=${1:-/tmp/descent-dependent}
+rounds=${ROUNDS:-2}
+threads=${THREADS:-1}
+data=${DATA:-$repo/data/fashion-mnist}
+# What a dependent project gets: no flags from the environment.
+unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_RUSTFLAGS
+export CARGO_TARGET_DIR=$scratch/target
+mkdir -p "$scratch"
+
+# The repository's example as a program of its own: the data path is given
+# on the command line instead of the repository's manifest directory.
+main_rs() {
+  sed 's|concat!(env!("CARGO_MANIFEST_DIR"), "/data/fashion-mnist")|"data/fashion-mnist"|' \
+    "$repo/examples/throughput.rs"
+}
+
+manifest() { # name, descent dependency, extra sections
+  cat <<EOF
+[package]
+name = "$1"
+version = "0.1.0"
+edition = "2021"
+publish = false
+
+# Not a member of any workspace above it.
+[workspace]
+
+[dependencies]
+descent = $2
+clap = { version = "4", features = ["derive"] }
+rand = "0.9"
+rand_chacha = "0.9"
+rayon = "1.10"
+$3
+EOF
+}
+
+echo "== by-path project" >&2
+mkdir -p "$scratch/by-path/src"
+manifest descent-by-path "{ path = \"$repo\" }" "" > "$scratch/by-path/Cargo.toml"
+main_rs > "$scratch/by-path/src/main.rs"
+(cd "$scratch/by-path" && cargo build --release)
+
+echo "== packaged crates" >&2
+(cd "$repo" && cargo package --workspace --no-verify --allow-dirty)
+rm -rf "$scratch/packaged"
+mkdir -p "$scratch/packaged/src" "$scratch/packaged/crates"
+patches="[patch.crates-io]"
+for crate in "$repo"/target/package/*.crate; do
+  bytes=$(stat -c %s "$crate")
+  echo "$(basename "$crate"): $bytes bytes" >&2
+  if ((bytes >= 10 * 1000 * 1000)); then
+    echo "dependent_build.sh: $(basename "$crate") is over crates.io's 10 MB limit" >&2
+    exit 1
+  fi
+  tar -xzf "$crate" -C "$scratch/packaged/crates"
+  name=$(basename "$crate" .crate)
+  patches+=$'\n'"${name%-*} = { path = \"crates/$name\" }"
+done
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -1)
+manifest descent-packaged "\"$version\"" "$patches" > "$scratch/packaged/Cargo.toml"
+main_rs > "$scratch/packaged/src/main.rs"
+(cd "$scratch/packaged" && cargo build --release)
+
+echo "== the repository's example" >&2
+(cd "$repo" && cargo build --release --example throughput)
+
+echo "== throughput, $threads thread(s), DESCENT_CPU=${DESCENT_CPU:-unset}" >&2
+for ((round = 1; round <= rounds; round++)); do
+  for workload in W1 W2 S1; do
+    printf 'repo     '
+    "$repo/target/release/examples/throughput" --threads "$threads" --workloads "$workload" --data "$data"
+    printf 'by-path  '
+    "$CARGO_TARGET_DIR/release/descent-by-path" --threads "$threads" --workloads "$workload" --data "$data"
+  done
+done
+printf 'packaged '
+"$CARGO_TARGET_DIR/release/descent-packaged" --threads "$threads" --workloads W1 --repeats 1 --data "$data"

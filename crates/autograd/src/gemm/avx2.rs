@@ -1,0 +1,676 @@
+//! descent's own AVX2 + FMA matrix product: the AVX-512 kernel's design
+//! ([`super::avx512`]) on 8-lane registers, for CPUs without AVX-512.
+//!
+//! The `gemm` crate already runs at this class of CPU's SGEMM speed; what it
+//! lacks is the zero-skipping: ReLU networks and images are full of exact
+//! zeros, and a step of the inner sum where a block of rows of `a`, or a row
+//! of the packed panel of `b`, is all zero contributes nothing.
+//!
+//! - `c` is row-major; a micro-kernel keeps a block of [`ROWS`] rows ×
+//!   `8·VECTORS` columns of `c` in registers (12 accumulators of the 16
+//!   registers, leaving room for the panel row and one broadcast).
+//! - `a` (row-major, or column-major for a weight gradient's `dyᵀ`) is
+//!   broadcast from where it is, never packed.
+//! - `b` is packed a panel of `8·VECTORS` columns × [`DEPTH`] rows at a time
+//!   into an aligned buffer on the stack (8 KiB, in L1); the rows that are
+//!   all zero are noted as it is packed.
+//! - Depth blocks are the outer loop, as in the AVX-512 kernel, and a row
+//!   block's list of non-zero steps is built as the first panel reaches it
+//!   and serves every panel.
+//!
+//! Every element of `c` is a sum over `k` in increasing order, in the same
+//! depth blocks as the AVX-512 kernel and with the same operations (one FMA
+//! per step, `alpha · acc + beta · c` as a block is stored), so the two
+//! kernels are meant to give the same bits; whatever the caller's split, an
+//! element is computed by the same instructions.
+
+use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
+
+use super::Operand;
+use crate::cpu::{level, CpuLevel};
+
+/// f32 lanes in one AVX register.
+const LANES: usize = 8;
+/// Rows of `c` one micro-kernel call computes.
+const ROWS: usize = 6;
+/// Registers across one row block: `8 · VECTORS` columns of `c`.
+const VECTORS: usize = 2;
+/// Columns of a packed panel of `b`.
+const PANEL_WIDTH: usize = LANES * VECTORS;
+/// Most rows of `b` (steps of the inner sum) in one packed panel; also the
+/// AVX-512 kernel's depth, so that both kernels cut `k` the same way. Step
+/// offsets fit a byte and a block's steps a `u128`.
+const DEPTH: usize = 128;
+/// Floats in one 64-byte cache line: the prefetch distance's unit.
+const LINE: usize = 16;
+/// The tallest row-major `a` whose row blocks get step lists (batches of up
+/// to 1024), as in the AVX-512 kernel.
+const LISTED_ROWS: usize = 1024_usize.next_multiple_of(ROWS);
+const LISTED_BLOCKS: usize = LISTED_ROWS / ROWS;
+
+/// Whether this kernel runs here and is the better choice for an `m × k` by
+/// `k × n` product with operands laid out like these: the AVX-512 kernel's
+/// conditions, with panels half as wide (`n` of 16 or more). The output
+/// layer of a 10-class network stays on the `gemm` crate.
+pub(super) fn applies(
+    (m, k, n): (usize, usize, usize),
+    a: &Operand,
+    c_column_stride: isize,
+) -> bool {
+    (a.row_stride == 1 || a.column_stride == 1)
+        && c_column_stride == 1
+        && m >= 16
+        && k >= 16
+        && n >= 2 * LANES
+        && level() == CpuLevel::Avx2
+}
+
+#[repr(C, align(64))]
+struct Panel([MaybeUninit<f32>; DEPTH * PANEL_WIDTH]);
+
+/// How a finished block of accumulators lands in `c`: stored, and with
+/// `relu` (on the last depth block of a fused linear-ReLU) clamped at zero.
+#[derive(Clone, Copy)]
+struct Update {
+    kind: Store,
+    relu: bool,
+}
+
+/// What a block of accumulators is combined with as it is stored.
+#[derive(Clone, Copy)]
+enum Store {
+    /// `c = alpha · acc`; `c` is never read.
+    Overwrite { alpha: f32 },
+    /// `c = alpha · acc + bias`, the bias broadcast down the rows (from the
+    /// block's first column); `c` is never read.
+    Bias { alpha: f32, bias: *const f32 },
+    /// `c = alpha · acc + beta · c`.
+    Blend { alpha: f32, beta: f32 },
+}
+
+/// The columns of a panel's vectors that exist in `c` (and `b`): a lane mask
+/// per vector (all lanes set for a full one) and whether the vector is full.
+#[derive(Clone, Copy)]
+struct Columns {
+    masks: [__m256i; VECTORS],
+    full: [bool; VECTORS],
+}
+
+impl Columns {
+    #[target_feature(enable = "avx2")]
+    fn new(columns: usize) -> Columns {
+        Columns {
+            masks: std::array::from_fn(|v| first_lanes(columns.saturating_sub(v * LANES))),
+            full: std::array::from_fn(|v| columns >= (v + 1) * LANES),
+        }
+    }
+}
+
+/// `c = alpha · a · b + beta · c` for an `m × k` `a` and a `k × n` `b`; when
+/// `beta` is 0, `c` is never read. With a `bias` (`n` contiguous floats),
+/// `c = alpha · a · b + bias` on every row instead, and `c` is never read.
+/// With `relu`, every element of `c` is then clamped at zero as the last
+/// depth block stores it, a NaN staying NaN.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; `a`, `b` and `c` cover `m × k`, `k × n` and
+/// `m × n` elements at their strides; `a` has a unit stride (see
+/// [`applies`]); `c` has unit column stride and overlaps neither `a` nor `b`;
+/// `m`, `n`, `k` > 0; `bias` is null or covers `n` floats.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: Operand,
+    b: Operand,
+    beta: f32,
+    bias: *const f32,
+    c: *mut f32,
+    c_row_stride: isize,
+    relu: bool,
+) {
+    // Blocks of equal depth: 784 is 7 × 112, not 6 × 128 + 16.
+    let depth = k.div_ceil(k.div_ceil(DEPTH));
+    let mut panel = Panel([MaybeUninit::uninit(); DEPTH * PANEL_WIDTH]);
+    let panel_ptr = panel.0.as_mut_ptr().cast::<f32>();
+    let a_columns = a.row_stride == 1;
+    // Only a row-major `a` is listed, as in the AVX-512 kernel: a
+    // column-major `a` is a weight gradient's `dyᵀ`, whose blocks are one
+    // sample's units and almost never all zero.
+    let mut lists = (!a_columns && m <= LISTED_ROWS).then(StepLists::new);
+    for (block, p0) in (0..k).step_by(depth).enumerate() {
+        let block_depth = depth.min(k - p0);
+        for j0 in (0..n).step_by(PANEL_WIDTH) {
+            let columns = Columns::new(PANEL_WIDTH.min(n - j0));
+            // A narrow last panel runs a narrower kernel instead of
+            // multiplying zeros.
+            let vectors = PANEL_WIDTH.min(n - j0).div_ceil(LANES);
+            let nonzero_b_rows = pack_panel(
+                panel_ptr,
+                b.ptr
+                    .offset(p0 as isize * b.row_stride + j0 as isize * b.column_stride),
+                b.row_stride,
+                b.column_stride,
+                block_depth,
+                PANEL_WIDTH.min(n - j0),
+                &columns,
+            );
+            let panel_is_finite = super::all_finite(std::slice::from_raw_parts(
+                panel_ptr,
+                block_depth * PANEL_WIDTH,
+            ));
+            let kind = if block > 0 {
+                Store::Blend { alpha, beta: 1.0 }
+            } else if !bias.is_null() {
+                Store::Bias {
+                    alpha,
+                    bias: bias.add(j0),
+                }
+            } else if beta == 0.0 {
+                Store::Overwrite { alpha }
+            } else {
+                Store::Blend { alpha, beta }
+            };
+            let update = Update {
+                kind,
+                relu: relu && p0 + block_depth == k,
+            };
+            // Zero rows of `b` (a blank stretch of an image) need no step either.
+            let all_b_rows = first_steps(block_depth);
+            let mut b_steps = Steps::new();
+            if nonzero_b_rows != all_b_rows {
+                b_steps.extend(nonzero_b_rows);
+            }
+            let mut both = Steps::new();
+            let mut i0 = 0;
+            while i0 < m {
+                let rows = ROWS.min(m - i0);
+                let a_block = a
+                    .ptr
+                    .offset(i0 as isize * a.row_stride + p0 as isize * a.column_stride);
+                let c_block = c.offset(i0 as isize * c_row_stride + j0 as isize);
+                if let (Some(lists), 0) = (&mut lists, j0) {
+                    // Listed just before the first panel uses the block, so the
+                    // micro-kernel finds its rows in L1.
+                    lists.fill(a, m, i0, p0, block_depth);
+                }
+                // A NaN or infinity in the panel must meet every row of `a`,
+                // zeros included (0 · NaN is NaN), so that panel skips no step
+                // on `a`'s account.
+                let a_steps = lists
+                    .as_ref()
+                    .filter(|_| panel_is_finite)
+                    .map(|lists| lists.block(i0 / ROWS));
+                let steps = match (a_steps, nonzero_b_rows == all_b_rows) {
+                    (Some(a_steps), true) => a_steps,
+                    (None, true) => None,
+                    (None | Some(None), false) => Some(b_steps.as_slice()),
+                    (Some(Some(a_steps)), false) => {
+                        both.clear();
+                        both.extend_filtered(a_steps, nonzero_b_rows);
+                        Some(both.as_slice())
+                    }
+                };
+                let (count, list) = match steps {
+                    Some(steps) => (steps.len(), steps.as_ptr()),
+                    None => (block_depth, std::ptr::null()),
+                };
+                let run = micro_kernel_for(rows, vectors, a_columns, steps.is_some());
+                run(
+                    count,
+                    list,
+                    a_block,
+                    a.row_stride,
+                    a.column_stride,
+                    panel_ptr,
+                    &columns,
+                    c_block,
+                    c_row_stride,
+                    update,
+                );
+                i0 += ROWS;
+            }
+        }
+    }
+}
+
+/// The micro-kernel for a block of `rows` rows (`ROWS`, or fewer at the
+/// bottom of `c`), `a`'s layout, and whether it runs listed steps.
+type MicroKernel = unsafe fn(
+    usize,
+    *const u8,
+    *const f32,
+    isize,
+    isize,
+    *const f32,
+    &Columns,
+    *mut f32,
+    isize,
+    Update,
+);
+
+fn micro_kernel_for(
+    rows: usize,
+    vectors: usize,
+    a_column_major: bool,
+    listed: bool,
+) -> MicroKernel {
+    macro_rules! table {
+        ($($r:literal)*) => {
+            match (rows, vectors, a_column_major, listed) {
+                $(
+                    ($r, 2, false, false) => micro_kernel::<$r, 2, false, false>,
+                    ($r, 1, false, false) => micro_kernel::<$r, 1, false, false>,
+                    ($r, 2, true, false) => micro_kernel::<$r, 2, true, false>,
+                    ($r, 1, true, false) => micro_kernel::<$r, 1, true, false>,
+                    ($r, 2, false, true) => micro_kernel::<$r, 2, false, true>,
+                    ($r, 1, false, true) => micro_kernel::<$r, 1, false, true>,
+                    ($r, 2, true, true) => micro_kernel::<$r, 2, true, true>,
+                    ($r, 1, true, true) => micro_kernel::<$r, 1, true, true>,
+                )*
+                _ => unreachable!("a block has 1 to {ROWS} rows and 1 to {VECTORS} vectors"),
+            }
+        };
+    }
+    // One entry per row count up to `ROWS`.
+    table!(1 2 3 4 5 6)
+}
+
+/// `R` rows × `8 · V` columns of `c` from `count` steps of the inner sum:
+/// `R · V` accumulators stay in registers; each step loads one row of the
+/// panel and broadcasts one element of `a` per row.
+///
+/// The steps are the first `count` of the depth block, or, when `LISTED`,
+/// the `count` offsets in `list`, in increasing order: skipping a step whose
+/// broadcasts or panel row are all zero leaves every sum as it was, but for
+/// the sign of a zero and for an infinity or NaN that zero would have met.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro_kernel<
+    const R: usize,
+    const V: usize,
+    const A_COLUMN_MAJOR: bool,
+    const LISTED: bool,
+>(
+    count: usize,
+    list: *const u8,
+    a: *const f32,
+    a_row_stride: isize,
+    a_column_stride: isize,
+    panel: *const f32,
+    columns: &Columns,
+    c: *mut f32,
+    c_row_stride: isize,
+    update: Update,
+) {
+    let mut acc = [[_mm256_setzero_ps(); V]; R];
+    if A_COLUMN_MAJOR {
+        // One column of the block of `a` is R consecutive floats.
+        let mut a_column = a;
+        let mut b_row = panel;
+        for index in 0..count {
+            if LISTED {
+                let p = *list.add(index) as usize;
+                a_column = a.wrapping_offset(p as isize * a_column_stride);
+                b_row = panel.add(p * PANEL_WIDTH);
+            }
+            // A hint only: the address may lie past the end of `a`, hence the
+            // wrapping arithmetic.
+            _mm_prefetch::<_MM_HINT_T0>(a_column.wrapping_offset(8 * a_column_stride).cast());
+            let b: [__m256; V] = std::array::from_fn(|v| _mm256_load_ps(b_row.add(v * LANES)));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let a = _mm256_broadcast_ss(&*a_column.add(i));
+                for (sum, &b) in row.iter_mut().zip(&b) {
+                    *sum = _mm256_fmadd_ps(a, b, *sum);
+                }
+            }
+            if !LISTED {
+                // Past the last step this leaves `a`, so it must not be `offset`.
+                a_column = a_column.wrapping_offset(a_column_stride);
+                b_row = b_row.add(PANEL_WIDTH);
+            }
+        }
+    } else {
+        let a_rows: [*const f32; R] = std::array::from_fn(|i| a.offset(i as isize * a_row_stride));
+        let mut b_row = panel;
+        for index in 0..count {
+            let p = if LISTED {
+                let p = *list.add(index) as usize;
+                b_row = panel.add(p * PANEL_WIDTH);
+                p
+            } else {
+                index
+            };
+            if index % LINE == 0 {
+                for a_row in &a_rows {
+                    _mm_prefetch::<_MM_HINT_T0>(a_row.wrapping_add(p + 2 * LINE).cast());
+                }
+            }
+            let b: [__m256; V] = std::array::from_fn(|v| _mm256_load_ps(b_row.add(v * LANES)));
+            for (row, a_row) in acc.iter_mut().zip(&a_rows) {
+                let a = _mm256_broadcast_ss(&*a_row.add(p));
+                for (sum, &b) in row.iter_mut().zip(&b) {
+                    *sum = _mm256_fmadd_ps(a, b, *sum);
+                }
+            }
+            if !LISTED {
+                b_row = b_row.add(PANEL_WIDTH);
+            }
+        }
+    }
+    let zero = _mm256_setzero_ps();
+    for (i, row) in acc.iter().enumerate() {
+        let c_row = c.offset(i as isize * c_row_stride);
+        for (v, &sum) in row.iter().enumerate() {
+            let target = c_row.add(v * LANES);
+            let (mask, full) = (columns.masks[v], columns.full[v]);
+            let load = |source: *const f32| load_columns(source, mask, full);
+            let value = match update.kind {
+                Store::Overwrite { alpha } => _mm256_mul_ps(_mm256_set1_ps(alpha), sum),
+                Store::Bias { alpha, bias } => _mm256_fmadd_ps(
+                    _mm256_set1_ps(alpha),
+                    sum,
+                    load(bias.wrapping_add(v * LANES)),
+                ),
+                Store::Blend { alpha, beta } => _mm256_fmadd_ps(
+                    _mm256_set1_ps(alpha),
+                    sum,
+                    _mm256_mul_ps(_mm256_set1_ps(beta), load(target)),
+                ),
+            };
+            // `max` returns its second operand when either is NaN: the value,
+            // so a NaN stays NaN through the ReLU, as in PyTorch.
+            let value = if update.relu {
+                _mm256_max_ps(zero, value)
+            } else {
+                value
+            };
+            if full {
+                _mm256_storeu_ps(target, value);
+            } else {
+                _mm256_maskstore_ps(target, mask, value);
+            }
+        }
+    }
+}
+
+/// The lanes of `mask` from `source` (all 8 when `full`), zeros elsewhere.
+///
+/// # Safety
+/// `source` covers the lanes of `mask`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn load_columns(source: *const f32, mask: __m256i, full: bool) -> __m256 {
+    if full {
+        _mm256_loadu_ps(source)
+    } else {
+        _mm256_maskload_ps(source, mask)
+    }
+}
+
+/// A mask of the first `count` lanes of a register (all 8 for 8 or more).
+#[target_feature(enable = "avx2")]
+fn first_lanes(count: usize) -> __m256i {
+    let lane_numbers = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(count.min(LANES) as i32), lane_numbers)
+}
+
+/// The first `count` steps of a depth block, as a set of bits.
+fn first_steps(count: usize) -> u128 {
+    if count >= 128 {
+        u128::MAX
+    } else {
+        (1 << count) - 1
+    }
+}
+
+/// Step offsets within a depth block, in increasing order.
+struct Steps {
+    offsets: [MaybeUninit<u8>; DEPTH],
+    count: usize,
+}
+
+impl Steps {
+    fn new() -> Self {
+        Steps {
+            offsets: [MaybeUninit::uninit(); DEPTH],
+            count: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.count = 0;
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        // SAFETY: the first `count` offsets were written.
+        unsafe { std::slice::from_raw_parts(self.offsets.as_ptr().cast(), self.count) }
+    }
+
+    /// Appends the steps whose bits are set.
+    fn extend(&mut self, steps: u128) {
+        let mut rest = steps;
+        while rest != 0 {
+            self.offsets[self.count] = MaybeUninit::new(rest.trailing_zeros() as u8);
+            self.count += 1;
+            rest &= rest - 1;
+        }
+    }
+
+    /// Appends the steps of `list` whose bits are set in `steps`.
+    fn extend_filtered(&mut self, list: &[u8], steps: u128) {
+        for &p in list {
+            // Branch-free: the offset is always written, and kept if its bit
+            // is set (`count` is at most the index in `list`, below `DEPTH`).
+            self.offsets[self.count] = MaybeUninit::new(p);
+            self.count += ((steps >> p) & 1) as usize;
+        }
+    }
+}
+
+/// For each block of `ROWS` rows of a row-major `a`, the steps of the current
+/// depth block at which at least one of its rows is not zero (see the
+/// AVX-512 kernel's `StepLists`).
+struct StepLists {
+    blocks: [Steps; LISTED_BLOCKS],
+    /// Whether a block runs every step: then it runs the unlisted kernel.
+    dense: [bool; LISTED_BLOCKS],
+}
+
+impl StepLists {
+    fn new() -> Self {
+        StepLists {
+            blocks: std::array::from_fn(|_| Steps::new()),
+            dense: [true; LISTED_BLOCKS],
+        }
+    }
+
+    /// Lists the steps `p0 .. p0 + depth` of the row block starting at row
+    /// `i0` of an `m`-row `a` with unit column stride.
+    ///
+    /// # Safety
+    /// As for [`gemm`]; `m` ≤ [`LISTED_ROWS`], `depth` ≤ [`DEPTH`].
+    #[target_feature(enable = "avx2")]
+    unsafe fn fill(&mut self, a: Operand, m: usize, i0: usize, p0: usize, depth: usize) {
+        let row = |i: usize| a.ptr.offset(i as isize * a.row_stride).add(p0);
+        // The next block's rows arrive while this block's micro-kernel runs.
+        for i in (i0 + ROWS)..(i0 + 2 * ROWS).min(m) {
+            for line in (0..depth).step_by(LINE) {
+                _mm_prefetch::<_MM_HINT_T0>(row(i).add(line).cast());
+            }
+        }
+        let zero = _mm256_setzero_ps();
+        let mut nonzero_steps = 0u128;
+        for g in (0..depth).step_by(LANES) {
+            let full = depth - g >= LANES;
+            let lanes = first_lanes(depth - g);
+            let mut nonzero = zero;
+            for i in i0..(i0 + ROWS).min(m) {
+                let values = if full {
+                    _mm256_loadu_ps(row(i).add(g))
+                } else {
+                    _mm256_maskload_ps(row(i).add(g), lanes)
+                };
+                // Unordered compare: a NaN is kept, so it still spreads.
+                nonzero = _mm256_or_ps(nonzero, _mm256_cmp_ps::<_CMP_NEQ_UQ>(values, zero));
+            }
+            // Lanes past `depth` were loaded as zeros and compare equal.
+            let bits = _mm256_movemask_ps(nonzero) as u32 as u128;
+            nonzero_steps |= bits << g;
+        }
+        let block = i0 / ROWS;
+        let dense = nonzero_steps == first_steps(depth);
+        self.dense[block] = dense;
+        let steps = &mut self.blocks[block];
+        steps.clear();
+        if !dense {
+            steps.extend(nonzero_steps);
+        }
+    }
+
+    /// The listed steps of row block `block`, or `None` when it has them all.
+    fn block(&self, block: usize) -> Option<&[u8]> {
+        (!self.dense[block]).then(|| self.blocks[block].as_slice())
+    }
+}
+
+/// Copies `depth` rows × `width` columns of `b` into the panel, rows
+/// `PANEL_WIDTH` apart, with zeros in the columns past `width`.
+///
+/// Returns the rows that are not all zero as bits (every row of a
+/// transposed or strided `b`, which are not checked).
+#[target_feature(enable = "avx2")]
+unsafe fn pack_panel(
+    panel: *mut f32,
+    b: *const f32,
+    b_row_stride: isize,
+    b_column_stride: isize,
+    depth: usize,
+    width: usize,
+    columns: &Columns,
+) -> u128 {
+    if b_column_stride == 1 {
+        let zero = _mm256_setzero_ps();
+        let mut nonzero_rows = 0u128;
+        for p in 0..depth {
+            let source = b.offset(p as isize * b_row_stride);
+            let target = panel.add(p * PANEL_WIDTH);
+            let mut nonzero = zero;
+            for v in 0..VECTORS {
+                // Lanes past `width` are masked off and never read (their
+                // address may lie past the end of `b`); they are stored as zeros.
+                let row = if columns.full[v] {
+                    _mm256_loadu_ps(source.add(v * LANES))
+                } else {
+                    _mm256_maskload_ps(source.wrapping_add(v * LANES), columns.masks[v])
+                };
+                _mm256_store_ps(target.add(v * LANES), row);
+                nonzero = _mm256_or_ps(nonzero, _mm256_cmp_ps::<_CMP_NEQ_UQ>(row, zero));
+            }
+            nonzero_rows |= u128::from(_mm256_movemask_ps(nonzero) != 0) << p;
+        }
+        return nonzero_rows;
+    }
+    if b_row_stride == 1 {
+        // `b` is a transposed view (`Wᵀ` in a forward pass): its columns are
+        // contiguous, so 8 × 8 tiles are read as columns and transposed in
+        // registers.
+        for group in 0..VECTORS {
+            let first_column = group * LANES;
+            let valid_columns = width.saturating_sub(first_column).min(LANES);
+            for p0 in (0..depth).step_by(LANES) {
+                let valid_steps = (depth - p0).min(LANES);
+                let step_mask = first_lanes(valid_steps);
+                let mut tile: [__m256; LANES] = std::array::from_fn(|j| {
+                    if j < valid_columns {
+                        let column = b
+                            .offset((first_column + j) as isize * b_column_stride)
+                            .add(p0);
+                        if valid_steps == LANES {
+                            _mm256_loadu_ps(column)
+                        } else {
+                            _mm256_maskload_ps(column, step_mask)
+                        }
+                    } else {
+                        _mm256_setzero_ps()
+                    }
+                });
+                transpose(&mut tile);
+                for (q, row) in tile.iter().take(valid_steps).enumerate() {
+                    _mm256_store_ps(panel.add((p0 + q) * PANEL_WIDTH + first_column), *row);
+                }
+            }
+        }
+    } else {
+        for p in 0..depth {
+            let target = panel.add(p * PANEL_WIDTH);
+            for j in 0..PANEL_WIDTH {
+                *target.add(j) = if j < width {
+                    *b.offset(p as isize * b_row_stride + j as isize * b_column_stride)
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+    first_steps(depth)
+}
+
+/// Transposes an 8 × 8 tile held as 8 rows: after it, `tile[i]` lane `j` is
+/// what `tile[j]` lane `i` was. Three rounds of shuffles, swapping single
+/// lanes, then pairs, then 128-bit halves between pairs of registers.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn transpose(tile: &mut [__m256; LANES]) {
+    let t = *tile;
+    let mut u = [_mm256_setzero_ps(); LANES];
+    for pair in 0..4 {
+        u[2 * pair] = _mm256_unpacklo_ps(t[2 * pair], t[2 * pair + 1]);
+        u[2 * pair + 1] = _mm256_unpackhi_ps(t[2 * pair], t[2 * pair + 1]);
+    }
+    let mut v = [_mm256_setzero_ps(); LANES];
+    for quad in 0..2 {
+        let base = 4 * quad;
+        v[base] = _mm256_shuffle_ps::<0x44>(u[base], u[base + 2]);
+        v[base + 1] = _mm256_shuffle_ps::<0xEE>(u[base], u[base + 2]);
+        v[base + 2] = _mm256_shuffle_ps::<0x44>(u[base + 1], u[base + 3]);
+        v[base + 3] = _mm256_shuffle_ps::<0xEE>(u[base + 1], u[base + 3]);
+    }
+    for i in 0..4 {
+        tile[i] = _mm256_permute2f128_ps::<0x20>(v[i], v[4 + i]);
+        tile[4 + i] = _mm256_permute2f128_ps::<0x31>(v[i], v[4 + i]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_swaps_rows_and_lanes() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let values: Vec<f32> = (0..64).map(|x| x as f32).collect();
+        let mut out = [0.0f32; 64];
+        // SAFETY: the feature was checked; every pointer covers 8 floats.
+        unsafe {
+            let mut tile: [__m256; LANES] =
+                std::array::from_fn(|i| _mm256_loadu_ps(values.as_ptr().add(8 * i)));
+            transpose(&mut tile);
+            for (i, row) in tile.iter().enumerate() {
+                _mm256_storeu_ps(out.as_mut_ptr().add(8 * i), *row);
+            }
+        }
+        for i in 0..8 {
+            for j in 0..8 {
+                assert_eq!(out[8 * i + j], values[8 * j + i], "at [{i}, {j}]");
+            }
+        }
+    }
+}
