@@ -14,6 +14,7 @@ pub use descent_optim as optim;
 pub mod checkpoint;
 pub mod early_stopping;
 pub mod metrics_log;
+pub mod onnx;
 pub use checkpoint::load_model;
 pub mod resume;
 pub mod teaching;

@@ -26,8 +26,10 @@
 mod aligned;
 mod anomaly;
 mod backward;
+mod composite;
 mod gemm;
 mod gradcheck;
+mod graph;
 mod kernels;
 mod op;
 mod ops;
@@ -39,9 +41,11 @@ mod workers;
 
 pub use aligned::{aligned_copy, aligned_full, into_aligned, is_aligned, TENSOR_ALIGNMENT};
 pub use anomaly::{Anomaly, Phase};
+pub use composite::{Composite, CompositeRecord};
 pub use gemm::{gemm, gemm_bias, gemm_bias_relu};
 pub use gradcheck::{gradcheck, GradcheckError, GradcheckOptions};
-pub use op::Reduction;
+pub use graph::Graph;
+pub use op::{NodeId, Op, Reduction};
 pub use parameter::Parameter;
 pub use tape::Tape;
 pub use var::Var;

@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 
-use descent_autograd::{Parameter, Tensor, Var};
+use descent_autograd::{Composite, Parameter, Tensor, Var};
 
 use crate::{LayerSpec, Module, ModuleSpec, Visitor};
 
@@ -152,6 +152,7 @@ impl Module for BatchNorm1d {
             self.features
         );
         let tape = input.tape();
+        let first_node = tape.len();
         let weight = self.weight.as_ref().map(|weight| tape.parameter(weight));
         let bias = self.bias.as_ref().map(|bias| tape.parameter(bias));
         if self.training.get() {
@@ -192,7 +193,18 @@ impl Module for BatchNorm1d {
                 Some(bias) => bias - running_mean * scale,
                 None => -(running_mean * scale),
             };
-            input * scale + shift
+            let output = input * scale + shift;
+            // For the ONNX export: these ops are one BatchNormalization.
+            let composite = Composite::BatchNorm {
+                input: input.node(),
+                weight: weight.map(|weight| weight.node()),
+                bias: bias.map(|bias| bias.node()),
+                running_mean: self.running_mean.clone(),
+                running_var: self.running_var.clone(),
+                eps: self.eps,
+            };
+            tape.record_composite(composite, first_node, output);
+            output
         }
     }
 
