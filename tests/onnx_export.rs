@@ -12,14 +12,16 @@ use descent::onnx::{self, ExportError};
 use descent::training::mlp;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
 use tract_onnx::prelude::{
-    tvec, Framework, InferenceModelExt, SimplePlan, Tensor as TractTensor, TypedFact, TypedModel,
-    TypedOp,
+    tvec, Framework, InferenceModelExt, IntoRunnable, Tensor as TractTensor, TypedRunnableModel,
 };
 
-type Runnable = SimplePlan<TypedFact, Box<dyn TypedOp>, TypedModel>;
+type Runnable = Arc<TypedRunnableModel>;
 
-/// The largest difference allowed between descent's and tract's outputs.
+/// The largest difference allowed between descent's and tract's outputs,
+/// relative for values above 1 (the two sum in different orders, so their
+/// last bits differ in proportion to the values).
 const TOLERANCE: f32 = 1e-5;
 
 fn rng() -> ChaCha8Rng {
@@ -64,7 +66,7 @@ fn tract_output(runnable: &Runnable, input: &Tensor) -> Tensor {
     let outputs = runnable
         .run(tvec!(tensor.into()))
         .expect("tract runs the graph");
-    let output = outputs[0].to_array_view::<f32>().unwrap();
+    let output = outputs[0].to_plain_array_view::<f32>().unwrap();
     Tensor::from_shape_vec(
         output.shape().to_vec(),
         output.iter().copied().collect::<Vec<f32>>(),
@@ -72,12 +74,14 @@ fn tract_output(runnable: &Runnable, input: &Tensor) -> Tensor {
     .unwrap()
 }
 
-/// The largest absolute difference between two tensors of one shape.
-fn max_difference(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.shape(), b.shape());
-    a.iter()
-        .zip(b)
-        .map(|(a, b)| (a - b).abs())
+/// The largest difference between two tensors of one shape, relative to
+/// `expected`'s value where that is above 1.
+fn max_difference(expected: &Tensor, found: &Tensor) -> f32 {
+    assert_eq!(expected.shape(), found.shape());
+    expected
+        .iter()
+        .zip(found)
+        .map(|(e, f)| (e - f).abs() / e.abs().max(1.0))
         .fold(0.0, f32::max)
 }
 
