@@ -7,13 +7,19 @@
 //! cargo run --release --example mnist -- --hidden 256,128 --epochs 10 --threads 1
 //! ```
 //!
-//! Each epoch shows a progress bar with the running loss and samples/s, then
-//! the test loss and accuracy on the 10,000 test images. At the end it prints a
-//! summary and writes `metrics.csv` and `curves.svg` to `--out`.
+//! A command line over [`descent::trainer::Trainer`], which runs the loop.
+//! Each epoch shows a progress bar with the running loss and samples/s (on a
+//! terminal), then a line with the test loss and accuracy on the 10,000 test
+//! images; `metrics.csv` and `curves.svg` in `--out` are rewritten after
+//! every epoch, and the run ends with a summary. A loss or gradient that is
+//! not finite stops the run with the epoch, the step and the layer it came
+//! from.
 //!
 //! `--save PATH` writes a checkpoint after every epoch (atomically: a crash
-//! mid-save leaves the previous one intact); `--resume PATH` continues a run
-//! from one, exactly where it stopped, with the saved settings. A flag given
+//! mid-save leaves the previous one intact), and Ctrl-C finishes the step in
+//! progress, saves there and exits; `--resume PATH` continues a run from
+//! one, exactly where it stopped, mid-epoch included, with the saved
+//! settings. A flag given
 //! with `--resume` is applied and announced, or refused with an error naming
 //! it (`descent::resume`): `--hidden`, `--optimizer`, `--seed` and
 //! `--batch-size` must match the checkpoint; a new `--lr` becomes the
@@ -21,22 +27,22 @@
 //! re-plans the schedule over the run, which continues from the point of the
 //! new plan at the resumed epoch.
 
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
-use descent::checkpoint::{Checkpoint, LoadMode, Progress};
+use descent::checkpoint::Checkpoint;
 use descent::data::{DataLoader, Mnist};
-use descent::metrics_log::{Curve, CurvesPanel, MetricsLog};
+use descent::early_stopping::Goal;
 use descent::nn::Module;
 use descent::optim::{
     Adadelta, Adagrad, Adam, AdamW, CosineAnnealingLr, LrScheduler, Optimizer, RmsProp, Sgd, StepLr,
 };
-use descent::resume::{plan_resume, RequestedSettings, RunSettings};
-use descent::teaching::PALETTE;
-use descent::training::{evaluate, mlp, parameter_count, train_epoch, Workspace};
-use indicatif::{ProgressBar, ProgressStyle};
+use descent::resume::{plan_resume, RequestedSettings, ResumePlan, RunSettings};
+use descent::trainer::{EpochRecord, Loss, Trainer};
+use descent::training::{mlp, parameter_count};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -227,17 +233,6 @@ impl ScheduleName {
     }
 }
 
-/// One row of the run's history.
-struct EpochRow {
-    epoch: usize,
-    train_loss: f64,
-    test_loss: f64,
-    test_accuracy: f64,
-    learning_rate: f64,
-    seconds: f64,
-    samples_per_second: f64,
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args) {
@@ -307,20 +302,11 @@ fn train(args: &Args, threads: usize) -> Result<(), String> {
     // On resume, the settings are the checkpoint's, changed only by the
     // flags `plan_resume` accepts; otherwise the flags' and the defaults.
     let resumed = match &args.resume {
-        Some(path) => {
-            let cannot =
-                |e: &dyn std::fmt::Display| format!("cannot resume from {}: {e}", path.display());
-            let checkpoint = Checkpoint::load(path).map_err(|e| cannot(&e))?;
-            let saved =
-                RunSettings::from_notes(&checkpoint.metadata().notes).map_err(|e| cannot(&e))?;
-            let plan = plan_resume(&saved, &requested(args), checkpoint.progress().epoch)
-                .map_err(|e| cannot(&e))?;
-            Some((path, checkpoint, plan))
-        }
+        Some(path) => Some(Resumed::plan(path, args)?),
         None => None,
     };
     let settings = match &resumed {
-        Some((_, _, plan)) => Settings::from_run_settings(&plan.settings)?,
+        Some(resumed) => Settings::from_run_settings(&resumed.plan.settings)?,
         None => Settings::from_args(args),
     };
 
@@ -331,77 +317,28 @@ fn train(args: &Args, threads: usize) -> Result<(), String> {
         train.num_classes(),
         &mut rng,
     );
-    let parameters = model.parameters();
+    let parameters = parameter_count(&model.parameters());
     let mut optimizer = settings.optimizer.build(settings.lr);
-    let mut scheduler = settings
+    let schedule = settings
         .schedule
         .build(optimizer.as_mut(), settings.epochs)?;
-    let mut loader = DataLoader::new(train.len(), settings.batch_size, settings.seed);
-    let mut progress = Progress::default();
-    if let Some((path, checkpoint, plan)) = &resumed {
-        let resume_error = |e: descent::checkpoint::CheckpointError| {
-            format!("cannot resume from {}: {e}", path.display())
-        };
-        checkpoint
-            .restore_module(&model, LoadMode::Strict)
-            .map_err(resume_error)?;
-        checkpoint
-            .restore_optimizer(optimizer.as_mut(), &parameters)
-            .map_err(resume_error)?;
-        loader = checkpoint
-            .restore_loader(train.len())
-            .map_err(resume_error)?;
-        if loader.batch_size() != settings.batch_size {
-            return Err(format!(
-                "cannot resume from {}: its loader has batches of {}, its settings say {}",
-                path.display(),
-                loader.batch_size(),
-                settings.batch_size
-            ));
-        }
-        progress = checkpoint.progress();
-        println!(
-            "resumed from {}: {} epoch(s), {} step(s) done",
-            path.display(),
-            progress.epoch,
-            progress.step
-        );
-        if plan.replan_schedule {
-            // The schedule starts again from the (new) base rate over the
-            // (new) number of epochs and is replayed to the resumed epoch,
-            // so the rate continues where the new plan stands there.
-            optimizer.set_learning_rate(settings.lr);
-            scheduler = settings
-                .schedule
-                .build(optimizer.as_mut(), settings.epochs)?;
-            if let Some(scheduler) = scheduler.as_mut() {
-                for _ in 0..progress.epoch {
-                    scheduler
-                        .try_step(optimizer.as_mut())
-                        .map_err(|e| e.to_string())?;
-                }
-            }
-            for change in &plan.changes {
-                println!("resume applies {change}");
-            }
-            println!(
-                "resume: epoch {} continues at lr {:.6e}",
-                progress.epoch + 1,
-                optimizer.learning_rate()
-            );
-        } else {
-            scheduler = match (checkpoint.schedule().map(|s| s.lr_scheduler()), settings.schedule) {
-                (Some(Some(saved)), ScheduleName::Cosine | ScheduleName::Step) => Some(saved.clone()),
-                (None, ScheduleName::None) => None,
-                _ => {
-                    return Err(format!(
-                        "cannot resume from {}: its schedule is not the {:?} schedule its settings name",
-                        path.display(),
-                        settings.schedule
-                    ))
-                }
-            };
-        }
+    let loader = DataLoader::new(train.len(), settings.batch_size, settings.seed);
+    // The test set is evaluated after every epoch, so its figures are named
+    // `test_*`; `--save` is the trainer's last checkpoint.
+    let mut trainer = Trainer::with_boxed_optimizer(&model, optimizer, Loss::CrossEntropy, loader)
+        .epochs(settings.epochs as u64)
+        .validation_name("test")
+        .monitor("test_accuracy", Goal::Maximize)
+        .output_dir(&args.out)
+        .notes(settings.to_run_settings().to_notes());
+    if let Some(schedule) = schedule {
+        trainer = trainer.schedule(schedule);
+    }
+    if let Some(path) = &args.save {
+        trainer = trainer.checkpoint_file(path);
+    }
+    if let Some(resumed) = &resumed {
+        resumed.restore(&mut trainer, &settings, train.len())?;
     }
     println!(
         "model: {} → {} → {} ({} parameters); {:?}, lr {}, {:?} schedule, batch {}, {} thread(s), seed {}",
@@ -412,165 +349,135 @@ fn train(args: &Args, threads: usize) -> Result<(), String> {
             .collect::<Vec<_>>()
             .join(" → "),
         train.num_classes(),
-        parameter_count(&parameters),
+        parameters,
         settings.optimizer,
-        optimizer.learning_rate(),
+        trainer.optimizer().learning_rate(),
         settings.schedule,
         settings.batch_size,
         threads,
         settings.seed
     );
 
-    let mut workspace = Workspace::default();
-    let mut history: Vec<EpochRow> = Vec::new();
-    let style =
-        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
-            .map_err(|e| e.to_string())?
-            .progress_chars("=> ");
-    let first_epoch = progress.epoch as usize + 1;
-    if first_epoch > settings.epochs {
-        return Err(format!(
-            "the checkpoint has already trained {} epoch(s); pass a larger --epochs to continue",
-            progress.epoch
-        ));
-    }
-    for epoch in first_epoch..=settings.epochs {
-        let learning_rate = optimizer.learning_rate();
-        let bar = ProgressBar::new(loader.batches_per_epoch() as u64)
-            .with_style(style.clone())
-            .with_prefix(format!("{epoch}/{}", settings.epochs));
-        let epoch_start = Instant::now();
-        let (mut samples, mut running_loss) = (0usize, None::<f32>);
-        let report = train_epoch(
-            &model,
-            &parameters,
-            optimizer.as_mut(),
-            &mut loader,
-            &train,
-            &mut workspace,
-            |step| {
-                samples += step.samples;
-                let smoothed = running_loss.map_or(step.loss, |l| 0.98 * l + 0.02 * step.loss);
-                running_loss = Some(smoothed);
-                bar.inc(1);
-                if bar.position().is_multiple_of(25) {
-                    let rate = samples as f64 / epoch_start.elapsed().as_secs_f64();
-                    bar.set_message(format!("loss {smoothed:.4}, {rate:.0} samples/s"));
-                }
-                true
-            },
+    let history = trainer
+        .fit(&train, Some(&test))
+        .map_err(|e| e.to_string())?;
+    let accuracy = |record: &EpochRecord| record.get("test_accuracy").unwrap_or(f64::NAN);
+    if let (Some(best), Some(last)) = (
+        history
+            .epochs
+            .iter()
+            .max_by(|a, b| accuracy(a).total_cmp(&accuracy(b))),
+        history.last(),
+    ) {
+        let train_seconds: f64 = history.epochs.iter().map(|record| record.seconds).sum();
+        println!(
+            "best test accuracy {:.2}% (epoch {}); final {:.2}%; {:.1}s per epoch, {:.1}s in all",
+            100.0 * accuracy(best),
+            best.epoch,
+            100.0 * accuracy(last),
+            train_seconds / history.epochs.len() as f64,
+            started.elapsed().as_secs_f64()
         );
-        bar.finish_and_clear();
-        let evaluation = evaluate(&model, &test, 1000, &mut workspace.tape);
-        if !report.loss.is_finite() {
+        println!(
+            "wrote {} and {}",
+            args.out.join("metrics.csv").display(),
+            args.out.join("curves.svg").display()
+        );
+    }
+    Ok(())
+}
+
+/// A checkpoint to resume from, and how ([`plan_resume`]).
+struct Resumed<'a> {
+    path: &'a Path,
+    checkpoint: Checkpoint,
+    plan: ResumePlan,
+}
+
+impl<'a> Resumed<'a> {
+    /// Reads the settings the checkpoint's run recorded and plans the
+    /// resume with the flags passed now.
+    fn plan(path: &'a Path, args: &Args) -> Result<Self, String> {
+        let cannot = |e: &dyn Display| format!("cannot resume from {}: {e}", path.display());
+        let checkpoint = Checkpoint::load(path).map_err(|e| cannot(&e))?;
+        let saved =
+            RunSettings::from_notes(&checkpoint.metadata().notes).map_err(|e| cannot(&e))?;
+        let plan = plan_resume(&saved, &requested(args), checkpoint.progress().epoch)
+            .map_err(|e| cannot(&e))?;
+        Ok(Self {
+            path,
+            checkpoint,
+            plan,
+        })
+    }
+
+    /// Restores the run into `trainer` and, if the plan says so, re-plans
+    /// the schedule from the new settings, replayed to the resumed epoch.
+    fn restore(
+        &self,
+        trainer: &mut Trainer<'_>,
+        settings: &Settings,
+        train_len: usize,
+    ) -> Result<(), String> {
+        let cannot = |e: &dyn Display| format!("cannot resume from {}: {e}", self.path.display());
+        // The file's loader and schedule must be the ones its notes name.
+        let loader = self
+            .checkpoint
+            .restore_loader(train_len)
+            .map_err(|e| cannot(&e))?;
+        if loader.batch_size() != settings.batch_size {
+            return Err(cannot(&format!(
+                "its loader has batches of {}, its settings say {}",
+                loader.batch_size(),
+                settings.batch_size
+            )));
+        }
+        let saved_schedule = self.checkpoint.schedule().map(|s| s.lr_scheduler());
+        if !matches!(
+            (saved_schedule, self.plan.settings.schedule.as_str()),
+            (Some(Some(_)), "cosine" | "step") | (None, "none")
+        ) {
+            return Err(cannot(&format!(
+                "its schedule is not the {} schedule its settings name",
+                self.plan.settings.schedule
+            )));
+        }
+        trainer.resume(self.path).map_err(|e| e.to_string())?;
+        let progress = trainer.progress();
+        if progress.epoch >= settings.epochs as u64 {
             return Err(format!(
-                "training diverged in epoch {epoch} (loss {}); try a smaller --lr",
-                report.loss
+                "the checkpoint has already trained {} epoch(s); pass a larger --epochs to continue",
+                progress.epoch
             ));
         }
         println!(
-            "epoch {epoch:>3}/{}: train loss {:.4} | test loss {:.4}, accuracy {:.2}% | lr {:.2e} | {:.1}s, {:.0} samples/s",
-            settings.epochs,
-            report.loss,
-            evaluation.loss,
-            100.0 * evaluation.accuracy,
-            learning_rate,
-            report.seconds,
-            report.samples_per_second()
+            "resumed from {}: {} epoch(s), {} step(s) done",
+            self.path.display(),
+            progress.epoch,
+            progress.step
         );
-        history.push(EpochRow {
-            epoch,
-            train_loss: report.loss,
-            test_loss: evaluation.loss,
-            test_accuracy: evaluation.accuracy,
-            learning_rate,
-            seconds: report.seconds,
-            samples_per_second: report.samples_per_second(),
-        });
-        if let Some(scheduler) = scheduler.as_mut() {
-            scheduler
-                .try_step(optimizer.as_mut())
-                .map_err(|e| format!("epoch {epoch}: {e}"))?;
-        }
-        progress = Progress {
-            epoch: epoch as u64,
-            step: progress
-                .step
-                .checked_add(report.steps as u64)
-                .ok_or("the step count overflowed")?,
-        };
-        if let Some(path) = &args.save {
-            let mut checkpoint = Checkpoint::capture_module(&model)
-                .with_optimizer(optimizer.as_ref())
-                .with_loader(&loader)
-                .with_progress(progress)
-                .with_notes(settings.to_run_settings().to_notes());
-            if let Some(scheduler) = &scheduler {
-                checkpoint = checkpoint.with_schedule(scheduler.clone());
+        if self.plan.replan_schedule {
+            trainer.optimizer_mut().set_learning_rate(settings.lr);
+            let mut schedule = settings
+                .schedule
+                .build(trainer.optimizer_mut(), settings.epochs)?;
+            if let Some(schedule) = schedule.as_mut() {
+                for _ in 0..progress.epoch {
+                    schedule
+                        .try_step(trainer.optimizer_mut())
+                        .map_err(|e| e.to_string())?;
+                }
             }
-            checkpoint
-                .save(path)
-                .map_err(|e| format!("cannot save the checkpoint: {e}"))?;
+            trainer.set_schedule(schedule.map(Into::into));
+            for change in &self.plan.changes {
+                println!("resume applies {change}");
+            }
+            println!(
+                "resume: epoch {} continues at lr {:.6e}",
+                progress.epoch + 1,
+                trainer.optimizer().learning_rate()
+            );
         }
+        Ok(())
     }
-
-    let best = history
-        .iter()
-        .max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy))
-        .expect("at least one epoch");
-    let train_seconds: f64 = history.iter().map(|row| row.seconds).sum();
-    println!(
-        "best test accuracy {:.2}% (epoch {}); final {:.2}%; {:.1}s per epoch, {:.1}s in all",
-        100.0 * best.test_accuracy,
-        best.epoch,
-        100.0 * history.last().map_or(0.0, |row| row.test_accuracy),
-        train_seconds / history.len() as f64,
-        started.elapsed().as_secs_f64()
-    );
-    write_outputs(&args.out, &history)
-}
-
-fn write_outputs(out: &Path, history: &[EpochRow]) -> Result<(), String> {
-    let mut log = MetricsLog::new(&[
-        "epoch",
-        "train_loss",
-        "test_loss",
-        "test_accuracy",
-        "test_error",
-        "learning_rate",
-        "seconds",
-        "samples_per_second",
-    ]);
-    for row in history {
-        log.push(&[
-            row.epoch as f64,
-            row.train_loss,
-            row.test_loss,
-            row.test_accuracy,
-            1.0 - row.test_accuracy,
-            row.learning_rate,
-            row.seconds,
-            row.samples_per_second,
-        ]);
-    }
-    let (csv_path, svg_path) = log.write(
-        out,
-        &[
-            CurvesPanel {
-                title: "Cross-entropy",
-                y_label: "loss",
-                curves: vec![
-                    Curve::solid("train", "train_loss", PALETTE[0]),
-                    Curve::dashed("test", "test_loss", PALETTE[1]),
-                ],
-            },
-            CurvesPanel {
-                title: "Test error (1 - accuracy)",
-                y_label: "error",
-                curves: vec![Curve::solid("test error", "test_error", PALETTE[2])],
-            },
-        ],
-    )?;
-    println!("wrote {} and {}", csv_path.display(), svg_path.display());
-    Ok(())
 }

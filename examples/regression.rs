@@ -13,9 +13,11 @@
 //!
 //! The data is split at random (seeded) into 80% training and 20% test,
 //! features and target are standardised with statistics of the training part
-//! only, and the MLP is trained on the standardised values. Test MSE, MAE and
-//! R² are reported in the target's own units (predictions are transformed
-//! back). Writes `metrics.csv` and `curves.svg` to `--out`.
+//! only, and the MLP is trained on the standardised values through
+//! [`descent::trainer::Trainer`], which evaluates it on the test set after
+//! every epoch and writes `metrics.csv` and `curves.svg` to `--out`. The
+//! final test MSE, MAE and R² are reported in the target's own units
+//! (predictions are transformed back).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,12 +26,12 @@ use std::time::Instant;
 use clap::Parser;
 use descent::checkpoint::Checkpoint;
 use descent::data::{CsvOptions, DataLoader, Dataset, Missing, StandardScaler, TextEncoding};
-use descent::metrics_log::{Curve, CurvesPanel, MetricsLog};
+use descent::early_stopping::Goal;
 use descent::nn::metrics::{mean_absolute_error, mean_squared_error, r2_score};
 use descent::nn::Module;
 use descent::optim::{AdamW, CosineAnnealingLr, LrScheduler};
-use descent::teaching::PALETTE;
-use descent::training::{evaluate, mlp, parameter_count, predict, train_epoch, Workspace};
+use descent::trainer::{Loss, Predictor, Trainer};
+use descent::training::{mlp, parameter_count};
 use ndarray::{Array2, ArrayView2};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -162,9 +164,9 @@ fn run(args: &Args) -> Result<(), String> {
         train.output_size(),
         &mut rng,
     );
-    let parameters = model.parameters();
+    let parameters = parameter_count(&model.parameters());
     let mut optimizer = AdamW::new(args.lr).weight_decay(args.weight_decay);
-    let mut scheduler = LrScheduler::new(&mut optimizer, CosineAnnealingLr::new(args.epochs))
+    let schedule = LrScheduler::new(&mut optimizer, CosineAnnealingLr::new(args.epochs))
         .map_err(|e| e.to_string())?;
     let widths: Vec<String> = std::iter::once(train.input_size())
         .chain(args.hidden.iter().copied())
@@ -174,45 +176,33 @@ fn run(args: &Args) -> Result<(), String> {
     println!(
         "model: {} ({} parameters); AdamW, lr {}, weight decay {}, cosine schedule, batch {}, {} epochs",
         widths.join(" → "),
-        parameter_count(&parameters),
+        parameters,
         args.lr,
         args.weight_decay,
         args.batch_size,
         args.epochs
     );
 
-    let mut loader = DataLoader::new(train.len(), args.batch_size, args.seed);
-    let mut workspace = Workspace::default();
-    let mut log = MetricsLog::new(&["epoch", "train_loss", "test_loss", "test_r2"]);
-    for epoch in 1..=args.epochs {
-        let report = train_epoch(
-            &model,
-            &parameters,
-            &mut optimizer,
-            &mut loader,
-            &train,
-            &mut workspace,
-            |_| true,
-        );
-        if !report.loss.is_finite() {
-            return Err(format!(
-                "training diverged in epoch {epoch} (loss {}); try a smaller --lr",
-                report.loss
-            ));
-        }
-        scheduler.step(&mut optimizer);
-        let evaluation = evaluate(&model, &test, 256, &mut workspace.tape);
-        let r2 = test_scores(&model, &test, &split.test, &scaler, &mut workspace).r2;
-        log.push(&[epoch as f64, report.loss, evaluation.loss, r2]);
-        if epoch == 1 || epoch % (args.epochs / 10).max(1) == 0 || epoch == args.epochs {
-            println!(
-                "epoch {epoch:>4}/{}: train loss {:.4} | test loss {:.4}, R² {r2:.4} (standardised units)",
-                args.epochs, report.loss, evaluation.loss
-            );
-        }
-    }
+    // The test set is evaluated after every epoch (in standardised units),
+    // a line printed for a tenth of them.
+    let loader = DataLoader::new(train.len(), args.batch_size, args.seed);
+    Trainer::new(&model, optimizer, Loss::MeanSquaredError, loader)
+        .epochs(args.epochs as u64)
+        .schedule(schedule)
+        .validation_name("test")
+        .monitor("test_r2", Goal::Maximize)
+        .evaluation_batch_size(256)
+        .print_every((args.epochs as u64 / 10).max(1))
+        .output_dir(&args.out)
+        .fit(&train, Some(&test))
+        .map_err(|e| e.to_string())?;
 
-    let mlp_scores = test_scores(&model, &test, &split.test, &scaler, &mut workspace);
+    // Predictions in the target's units: the predictor standardises the
+    // features and turns its outputs back with the scaler.
+    let predictions = Predictor::new(&model)
+        .with_scaler(&scaler)
+        .values(&split.test);
+    let mlp_scores = Scores::of(predictions.view(), split.test.values().view());
     let linear = least_squares(&train)?;
     let mut linear_predictions = linear.predict(&test);
     scaler.inverse_transform_targets(linear_predictions.view_mut());
@@ -243,25 +233,11 @@ fn run(args: &Args) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
 
-    let (csv_path, svg_path) = log.write(
-        &args.out,
-        &[
-            CurvesPanel {
-                title: "Mean squared error (standardised)",
-                y_label: "loss",
-                curves: vec![
-                    Curve::solid("train", "train_loss", PALETTE[0]),
-                    Curve::dashed("test", "test_loss", PALETTE[1]),
-                ],
-            },
-            CurvesPanel {
-                title: "Test R²",
-                y_label: "R²",
-                curves: vec![Curve::solid("test R²", "test_r2", PALETTE[2])],
-            },
-        ],
-    )?;
-    println!("wrote {} and {}", csv_path.display(), svg_path.display());
+    println!(
+        "wrote {} and {}",
+        args.out.join("metrics.csv").display(),
+        args.out.join("curves.svg").display()
+    );
     if let Some(path) = &args.save {
         // The scaler goes with the weights, so that a program loading the
         // model scales its inputs (and a regressor's outputs) exactly as here.
@@ -272,20 +248,6 @@ fn run(args: &Args) -> Result<(), String> {
         println!("saved the model and its scaler to {}", path.display());
     }
     Ok(())
-}
-
-/// The model's test scores in the target's units: predictions on the
-/// standardised test set, transformed back, against the original targets.
-fn test_scores(
-    model: &dyn Module,
-    test: &Dataset,
-    original: &Dataset,
-    scaler: &StandardScaler,
-    workspace: &mut Workspace,
-) -> Scores {
-    let mut predictions = predict(model, test, 256, &mut workspace.tape);
-    scaler.inverse_transform_targets(predictions.view_mut());
-    Scores::of(predictions.view(), original.values().view())
 }
 
 /// A linear model `y = x · weights + bias`, fitted in closed form.

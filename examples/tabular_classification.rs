@@ -12,9 +12,11 @@
 //! Rows with a missing value in a used column are dropped (and said so).
 //! Text feature columns are one-hot encoded. The rows are split at random,
 //! stratified by class (seeded), into 80% training and 20% test; features are
-//! standardised with the training part's statistics. Prints the test accuracy
-//! per class and a confusion matrix, and writes `metrics.csv` and
-//! `curves.svg` to `--out`.
+//! standardised with the training part's statistics. The MLP trains through
+//! [`descent::trainer::Trainer`], which evaluates it on the test set after
+//! every epoch and writes `metrics.csv` and `curves.svg` to `--out`; at the
+//! end the example prints the test accuracy per class and the confusion
+//! matrix.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,12 +25,11 @@ use std::time::Instant;
 use clap::Parser;
 use descent::checkpoint::Checkpoint;
 use descent::data::{CsvOptions, DataLoader, Missing, StandardScaler, TextEncoding};
-use descent::metrics_log::{Curve, CurvesPanel, MetricsLog};
-use descent::nn::metrics::argmax;
+use descent::early_stopping::Goal;
 use descent::nn::Module;
 use descent::optim::{Adam, CosineAnnealingLr, LrScheduler};
-use descent::teaching::PALETTE;
-use descent::training::{evaluate, mlp, parameter_count, predict, train_epoch, Workspace};
+use descent::trainer::{Loss, Trainer};
+use descent::training::{mlp, parameter_count};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -142,9 +143,9 @@ fn run(args: &Args) -> Result<(), String> {
         train.output_size(),
         &mut rng,
     );
-    let parameters = model.parameters();
+    let parameters = parameter_count(&model.parameters());
     let mut optimizer = Adam::new(args.lr);
-    let mut scheduler = LrScheduler::new(&mut optimizer, CosineAnnealingLr::new(args.epochs))
+    let schedule = LrScheduler::new(&mut optimizer, CosineAnnealingLr::new(args.epochs))
         .map_err(|e| e.to_string())?;
     let widths: Vec<String> = std::iter::once(train.input_size())
         .chain(args.hidden.iter().copied())
@@ -154,67 +155,33 @@ fn run(args: &Args) -> Result<(), String> {
     println!(
         "model: {} ({} parameters); Adam, lr {}, cosine schedule, batch {}, {} epochs",
         widths.join(" → "),
-        parameter_count(&parameters),
+        parameters,
         args.lr,
         args.batch_size,
         args.epochs
     );
 
-    let mut loader = DataLoader::new(train.len(), args.batch_size, args.seed);
-    let mut workspace = Workspace::default();
-    let mut log = MetricsLog::new(&[
-        "epoch",
-        "train_loss",
-        "test_loss",
-        "test_accuracy",
-        "test_error",
-    ]);
-    for epoch in 1..=args.epochs {
-        let report = train_epoch(
-            &model,
-            &parameters,
-            &mut optimizer,
-            &mut loader,
-            &train,
-            &mut workspace,
-            |_| true,
-        );
-        if !report.loss.is_finite() {
-            return Err(format!(
-                "training diverged in epoch {epoch} (loss {}); try a smaller --lr",
-                report.loss
-            ));
-        }
-        scheduler.step(&mut optimizer);
-        let evaluation = evaluate(&model, &test, 256, &mut workspace.tape);
-        log.push(&[
-            epoch as f64,
-            report.loss,
-            evaluation.loss,
-            evaluation.accuracy,
-            1.0 - evaluation.accuracy,
-        ]);
-        if epoch == 1 || epoch % (args.epochs / 10).max(1) == 0 || epoch == args.epochs {
-            println!(
-                "epoch {epoch:>4}/{}: train loss {:.4} | test loss {:.4}, accuracy {:.2}%",
-                args.epochs,
-                report.loss,
-                evaluation.loss,
-                100.0 * evaluation.accuracy
-            );
-        }
-    }
-
-    // Per-class accuracy and the confusion matrix on the test set.
-    let scores = predict(&model, &test, 256, &mut workspace.tape).into_dyn();
-    let predicted = argmax(&scores);
+    // The test set is evaluated after every epoch, a line printed for a
+    // tenth of them.
+    let loader = DataLoader::new(train.len(), args.batch_size, args.seed);
+    let mut trainer = Trainer::new(&model, optimizer, Loss::CrossEntropy, loader)
+        .epochs(args.epochs as u64)
+        .schedule(schedule)
+        .validation_name("test")
+        .monitor("test_accuracy", Goal::Maximize)
+        .evaluation_batch_size(256)
+        .print_every((args.epochs as u64 / 10).max(1))
+        .output_dir(&args.out);
+    trainer
+        .fit(&train, Some(&test))
+        .map_err(|e| e.to_string())?;
+    let confusion = trainer
+        .last_validation()
+        .and_then(|evaluation| evaluation.confusion_matrix.clone())
+        .expect("class targets have a confusion matrix");
     let classes = class_names.len();
-    let mut confusion = vec![vec![0usize; classes]; classes];
-    for (&truth, &guess) in test.labels().iter().zip(&predicted) {
-        confusion[truth][guess] += 1;
-    }
-    let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
-    let accuracy = correct as f64 / test.len().max(1) as f64;
+    let correct: u64 = (0..classes).map(|c| confusion.count(c, c)).sum();
+
     println!();
     println!(
         "test set ({} rows): rows are the true class, columns the predicted one",
@@ -228,41 +195,29 @@ fn run(args: &Args) -> Result<(), String> {
         "-----------:|".repeat(classes)
     );
     for (c, name) in class_names.iter().enumerate() {
-        let row: Vec<String> = confusion[c].iter().map(|n| format!("{n:>10}")).collect();
-        let total: usize = confusion[c].iter().sum();
+        let row: Vec<String> = (0..classes)
+            .map(|guess| format!("{:>10}", confusion.count(c, guess)))
+            .collect();
+        // The share of the class's rows predicted right: its recall.
         println!(
             "| {name:<12} | {} | {:>7.2}% |",
             row.join(" | "),
-            100.0 * confusion[c][c] as f64 / total.max(1) as f64
+            100.0 * confusion.count(c, c) as f64 / confusion.support(c).max(1) as f64
         );
     }
     println!(
         "seed {}: test accuracy {:.2}% ({correct}/{}) ({:.1}s)",
         args.seed,
-        100.0 * accuracy,
+        100.0 * confusion.accuracy(),
         test.len(),
         started.elapsed().as_secs_f64()
     );
 
-    let (csv_path, svg_path) = log.write(
-        &args.out,
-        &[
-            CurvesPanel {
-                title: "Cross-entropy",
-                y_label: "loss",
-                curves: vec![
-                    Curve::solid("train", "train_loss", PALETTE[0]),
-                    Curve::dashed("test", "test_loss", PALETTE[1]),
-                ],
-            },
-            CurvesPanel {
-                title: "Test error (1 - accuracy)",
-                y_label: "error",
-                curves: vec![Curve::solid("test error", "test_error", PALETTE[2])],
-            },
-        ],
-    )?;
-    println!("wrote {} and {}", csv_path.display(), svg_path.display());
+    println!(
+        "wrote {} and {}",
+        args.out.join("metrics.csv").display(),
+        args.out.join("curves.svg").display()
+    );
     if let Some(path) = &args.save {
         // The scaler goes with the weights, so that a program loading the
         // model scales its inputs (and a regressor's outputs) exactly as here.

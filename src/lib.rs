@@ -12,6 +12,8 @@ pub use descent_nn as nn;
 pub use descent_optim as optim;
 
 pub mod checkpoint;
+#[cfg(feature = "mpi")]
+pub mod distributed;
 pub mod early_stopping;
 pub mod metrics_log;
 pub mod onnx;

@@ -1,5 +1,6 @@
-//! The supervised training loop: the MNIST and tabular examples, the
-//! throughput benchmark and the tests all run this code.
+//! The supervised training loop, low level: the throughput benchmark and
+//! the tests run this code, and [`Trainer`](crate::trainer::Trainer), which
+//! the examples use, takes the same step with a divergence check added.
 //!
 //! One step is: move the batch onto the tape, forward, loss (cross-entropy for
 //! class targets, mean squared error for real values), backward, optimizer

@@ -1,5 +1,6 @@
-//! Trains on a small slice of the shipped Fashion-MNIST through the same loop
-//! the MNIST example runs, and checks that it learns.
+//! Trains on a small slice of the shipped Fashion-MNIST through the
+//! low-level loop, whose step the MNIST example's `Trainer` takes, and
+//! checks that it learns.
 
 use descent::data::{DataLoader, Mnist};
 use descent::nn::Module;

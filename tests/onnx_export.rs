@@ -5,8 +5,9 @@
 use descent::autograd::{Parameter, Tape, Tensor, Var};
 use descent::data::{CsvOptions, Missing, StandardScaler, TextEncoding};
 use descent::nn::{
-    BatchNorm1d, BatchNormConfig, Dropout, Flatten, LayerNorm, LayerNormConfig, LeakyReLU, Linear,
-    LogSoftmax, Module, ReLU, Sequential, Sigmoid, Softmax, Tanh, GELU,
+    AdaptiveAvgPool2d, AvgPool2d, AvgPool2dOptions, BatchNorm1d, BatchNorm2d, BatchNormConfig,
+    Dropout, Flatten, LayerNorm, LayerNormConfig, LeakyReLU, Linear, LogSoftmax, Module, ReLU,
+    Sequential, Sigmoid, Softmax, Tanh, GELU,
 };
 use descent::onnx::{self, ExportError};
 use descent::training::mlp;
@@ -590,4 +591,42 @@ fn a_parameter_outside_the_model_is_written_as_a_constant() {
         scale: Parameter::new(random_input(1, &[2], 3)),
     };
     check_export(&model, &[3]);
+}
+
+#[test]
+fn batch_norm2d_and_average_pooling_export_as_their_onnx_operators() {
+    let mut rng = rng();
+    let norm = BatchNorm2d::new(2);
+    let tape = Tape::new();
+    for seed in 0..3 {
+        norm.forward(tape.constant(random_input(4, &[2, 6, 6], seed) * 2.0 + 0.5));
+    }
+    let padded = AvgPool2dOptions::new(3)
+        .stride(1)
+        .padding(1)
+        .count_include_pad(false);
+    let model = Sequential::new()
+        .add_named_layer("norm", norm)
+        .add_named_layer("pool", AvgPool2d::new(2))
+        .add_named_layer("padded", AvgPool2d::with_options(padded))
+        .add_named_layer("tile", AdaptiveAvgPool2d::new([1, 3]))
+        .add_named_layer("flatten", Flatten)
+        .add_named_layer("fc", Linear::new(6, 3, &mut rng));
+    let bytes = check_export(&model, &[2, 6, 6]);
+    assert_eq!(
+        op_types(&bytes),
+        [
+            "BatchNormalization",
+            "AveragePool",
+            "AveragePool",
+            "AveragePool",
+            "Reshape",
+            "Gemm"
+        ]
+    );
+    let global = Sequential::new()
+        .add_named_layer("pool", AdaptiveAvgPool2d::new([1, 1]))
+        .add_named_layer("flatten", Flatten);
+    let bytes = check_export(&global, &[3, 5, 4]);
+    assert_eq!(op_types(&bytes), ["GlobalAveragePool", "Reshape"]);
 }

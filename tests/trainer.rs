@@ -370,3 +370,208 @@ fn without_validation_the_training_loss_is_monitored() {
     assert!(directory.path().join("best.ckpt").exists());
     assert!(directory.path().join("last.ckpt").exists());
 }
+
+#[test]
+fn a_test_set_named_test_and_a_single_checkpoint_file_resumed_on_a_new_rate() {
+    // What examples/mnist.rs asks of the trainer: the held-out set's figures
+    // named `test_*`, `--save PATH` as the one checkpoint file, and a resume
+    // that continues at a new learning rate without a schedule.
+    let (train, test) = (blobs(60, 1), blobs(30, 2));
+    let directory = tempfile::tempdir().unwrap();
+    let file = directory.path().join("runs").join("run.ckpt");
+    let configured = |model| {
+        Trainer::new(
+            model,
+            Adam::new(0.01),
+            Loss::CrossEntropy,
+            DataLoader::new(60, 20, 0),
+        )
+        .validation_name("test")
+        .monitor("test_accuracy", Goal::Maximize)
+        .checkpoint_file(&file)
+        .output_dir(directory.path())
+        .verbosity(Verbosity::Quiet)
+    };
+    let model = mlp(2, &[8], 3, &mut ChaCha8Rng::seed_from_u64(0));
+    let resumed_model = mlp(2, &[8], 3, &mut ChaCha8Rng::seed_from_u64(5));
+    let mut trainer = configured(&model).epochs(2);
+    let history = trainer.fit(&train, Some(&test)).unwrap();
+    let last = history.last().unwrap();
+    assert!(last.get("test_accuracy").is_some() && last.get("test_loss").is_some());
+    assert!(last.get("val_loss").is_none(), "{last:?}");
+    let csv = std::fs::read_to_string(directory.path().join("metrics.csv")).unwrap();
+    assert!(
+        csv.starts_with("epoch,train_loss,test_loss,test_accuracy,test_macro_f1,learning_rate"),
+        "{csv}"
+    );
+    // The one file asked for, and no best checkpoint beside it.
+    let written: Vec<_> = std::fs::read_dir(file.parent().unwrap())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(written, ["run.ckpt"]);
+
+    let mut resumed = configured(&resumed_model).epochs(3);
+    resumed.resume(&file).unwrap();
+    assert_eq!(resumed.progress().epoch, 2);
+    resumed.optimizer_mut().set_learning_rate(0.25);
+    resumed.set_schedule(None);
+    let history = resumed.fit(&train, Some(&test)).unwrap();
+    assert_eq!(history.epochs.len(), 3);
+    assert_eq!(history.epochs[..2], trainer.history().epochs[..]);
+    assert_eq!(history.epochs[2].learning_rate, 0.25);
+}
+
+const OUTPUT_CHILD_ENV: &str = "DESCENT_TRAINER_OUTPUT_CHILD";
+
+/// What `output_child` prints at `verbosity` in another process whose
+/// stdout and stderr are pipes, not a terminal: (stdout, stderr).
+fn printed_by_a_child(verbosity: &str) -> (String, String) {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "output_child", "--test-threads=1", "--nocapture"])
+        .env(OUTPUT_CHILD_ENV, verbosity)
+        .output()
+        .unwrap();
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+    let (stdout, stderr) = (text(output.stdout), text(output.stderr));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+#[test]
+fn off_a_terminal_an_epoch_is_one_plain_line_and_quiet_prints_none() {
+    let (stdout, stderr) = printed_by_a_child("auto");
+    // The test harness prints `test output_child ... ` before the child's
+    // first line, on the same line.
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.find("epoch ").map(|start| &line[start..]))
+        .collect();
+    let epochs: Vec<&str> = lines.iter().map(|line| &line[..11]).collect();
+    assert_eq!(
+        epochs,
+        ["epoch   1/7", "epoch   3/7", "epoch   6/7", "epoch   7/7"],
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|line| line.contains(": train loss ") && line.contains(" | test loss ")),
+        "{stdout}"
+    );
+    // No progress bar: no carriage return, no escape sequence.
+    for printed in [&stdout, &stderr] {
+        assert!(!printed.contains(['\r', '\u{1b}']), "{printed:?}");
+    }
+
+    let (stdout, stderr) = printed_by_a_child("quiet");
+    assert!(
+        !stdout.contains("epoch ") && stderr.is_empty(),
+        "{stdout}\n{stderr}"
+    );
+}
+
+/// The other process of the test above: a no-op unless one starts it.
+#[test]
+fn output_child() {
+    let Ok(verbosity) = std::env::var(OUTPUT_CHILD_ENV) else {
+        return;
+    };
+    let verbosity = match verbosity.as_str() {
+        "quiet" => Verbosity::Quiet,
+        _ => Verbosity::Auto,
+    };
+    let (train, test) = (blobs(30, 1), blobs(15, 2));
+    let model = mlp(2, &[4], 3, &mut ChaCha8Rng::seed_from_u64(0));
+    Trainer::new(
+        &model,
+        Adam::new(0.01),
+        Loss::CrossEntropy,
+        DataLoader::new(30, 10, 0),
+    )
+    .epochs(7)
+    .print_every(3)
+    .validation_name("test")
+    .handle_ctrl_c(false)
+    .verbosity(verbosity)
+    .fit(&train, Some(&test))
+    .unwrap();
+}
+
+#[test]
+fn the_readme_fits_evaluates_and_predicts_in_under_25_lines() {
+    // The block runs as a doctest (src/lib.rs); this keeps it short. Blank
+    // lines and the lines rustdoc hides (`# `) are not the user's code.
+    let readme = include_str!("../README.md");
+    let section = &readme[readme
+        .find("## Fit, evaluate, predict")
+        .expect("the README's section")..];
+    let start = section.find("```rust\n").expect("a Rust block") + "```rust\n".len();
+    let end = start + section[start..].find("```").expect("the block's end");
+    let code: Vec<&str> = section[start..end]
+        .lines()
+        .filter(|line| !line.trim().is_empty() && !line.starts_with("# ") && *line != "#")
+        .collect();
+    assert!(
+        code.len() < 25,
+        "{} lines:\n{}",
+        code.len(),
+        code.join("\n")
+    );
+    for call in [".fit(", ".evaluate(", "Predictor::new("] {
+        assert!(code.iter().any(|line| line.contains(call)), "no {call}");
+    }
+}
+
+#[test]
+fn a_finite_loss_with_a_non_finite_gradient_stops_before_the_step() {
+    let data = blobs(32, 1);
+    let model = mlp(2, &[4], 3, &mut ChaCha8Rng::seed_from_u64(0));
+    let before: Vec<f32> = model.parameters()[2].1.value().iter().copied().collect();
+    // √0 is 0, but its derivative is infinite: the loss stays 0 while
+    // 0 · ∞ = NaN reaches every gradient.
+    let loss = Loss::custom(|output, _targets| (output.sum() * 0.0).sqrt());
+    let mut trainer = Trainer::new(&model, Sgd::new(0.1), loss, DataLoader::new(32, 16, 0))
+        .verbosity(Verbosity::Quiet);
+    let error = trainer.fit(&data, None).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("epoch 1, step 1")
+            && message.contains("a gradient is not finite (loss 0)"),
+        "{message}"
+    );
+    let TrainError::Diverged { loss, anomaly, .. } = error else {
+        panic!("{message}")
+    };
+    assert_eq!(loss, 0.0);
+    let anomaly = anomaly.expect("the re-run finds the op");
+    assert_eq!(
+        anomaly.anomaly.phase,
+        descent::autograd::Phase::Backward,
+        "{message}"
+    );
+    let after: Vec<f32> = model.parameters()[2].1.value().iter().copied().collect();
+    assert_eq!(before, after, "the bad step was not taken");
+}
+
+#[test]
+fn a_schedule_whose_rate_overflows_stops_with_an_error_not_a_panic() {
+    use descent::optim::{ExponentialLr, LrScheduler};
+    let data = blobs(30, 1);
+    // A model without parameters, so that the huge rate has nothing to
+    // update (an f32 rate of ∞ times a zero gradient would be NaN).
+    let model = Sequential::new().add_named_layer("relu", ReLU);
+    let mut optimizer = Sgd::new(1e-3);
+    // 1e-3 → 1e197 → ∞: the second step has no rate to set.
+    let schedule = LrScheduler::new(&mut optimizer, ExponentialLr::new(1e200)).unwrap();
+    let loss = Loss::custom(|output, _targets| output.sum() * 0.0);
+    let mut trainer = Trainer::new(&model, optimizer, loss, DataLoader::new(30, 10, 0))
+        .epochs(3)
+        .schedule(schedule)
+        .verbosity(Verbosity::Quiet);
+    let error = trainer.fit(&data, None).unwrap_err();
+    assert!(
+        matches!(error, TrainError::Schedule { epoch: 2, .. }),
+        "{error}"
+    );
+}

@@ -106,6 +106,37 @@ pub(crate) fn translate(cx: &mut Translation<'_, '_>, node: NodeId) -> Result<St
                 .collect();
             cx.emit("Concat", inputs, vec![int("axis", axis as i64)])
         }
+        Op::AvgPool2d { input, options } => {
+            let [top, left] = options.padding;
+            let attributes = vec![
+                ints("kernel_shape", options.kernel.map(|k| k as i64).to_vec()),
+                ints("strides", options.stride.map(|s| s as i64).to_vec()),
+                ints(
+                    "pads",
+                    vec![top as i64, left as i64, top as i64, left as i64],
+                ),
+                int("count_include_pad", i64::from(options.count_include_pad)),
+            ];
+            unary(cx, "AveragePool", input, attributes)
+        }
+        // To 1×1 it is global average pooling; to a size that divides the
+        // input's, windows that tile it; other sizes overlap their windows,
+        // which no ONNX pooling does.
+        Op::AdaptiveAvgPool2d { input } => {
+            let (from, to) = (cx.graph.shape(input), cx.graph.shape(node));
+            if to[2..] == [1, 1] {
+                unary(cx, "GlobalAveragePool", input, vec![])
+            } else if from[2] % to[2] == 0 && from[3] % to[3] == 0 {
+                let kernel = vec![(from[2] / to[2]) as i64, (from[3] / to[3]) as i64];
+                let attributes = vec![
+                    ints("kernel_shape", kernel.clone()),
+                    ints("strides", kernel),
+                ];
+                unary(cx, "AveragePool", input, attributes)
+            } else {
+                return Err(cx.unsupported(node));
+            }
+        }
         // index_select and gather read index lists baked into the tape,
         // which come from outside the model; cross_entropy is a loss.
         _ => return Err(cx.unsupported(node)),

@@ -156,3 +156,28 @@ pub(crate) fn rerun_with_anomaly_detection(
         anomaly,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array1;
+
+    #[test]
+    fn one_nan_or_infinity_anywhere_is_found() {
+        // 37 values: two chunks of 16 and a remainder of 5.
+        let finite = Array1::from_shape_fn(37, |i| (i as f32 - 18.0) * 1e37).into_dyn();
+        assert!(is_finite(&finite));
+        assert!(is_finite(&Array1::from_elem(37, -0.0f32).into_dyn()));
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            for position in 0..37 {
+                let mut tensor = finite.clone();
+                tensor[[position]] = bad;
+                assert!(!is_finite(&tensor), "{bad} at {position}");
+            }
+        }
+        // A view that is not in memory order takes the plain path.
+        let mut matrix = ndarray::Array2::<f32>::zeros((3, 5));
+        matrix[[2, 1]] = f32::NAN;
+        assert!(!is_finite(&matrix.reversed_axes().into_dyn()));
+    }
+}

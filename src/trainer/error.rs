@@ -58,7 +58,22 @@ pub enum TrainError {
         /// The figures the run has.
         known: Vec<String>,
     },
+    /// The learning-rate schedule could not step after an epoch: its next
+    /// rate would be negative or not finite (a rate that grows without end,
+    /// or a resumed schedule at odds with the optimizer's rate).
+    #[error("after epoch {epoch}, the learning-rate schedule could not step: {message}")]
+    Schedule {
+        /// The epoch just finished, counted from 1.
+        epoch: u64,
+        /// Why.
+        message: String,
+    },
     /// The curves or a folder could not be written.
     #[error("{0}")]
     Output(String),
+    /// The ranks of a data-parallel run disagree, or rank 0 failed at what
+    /// only it does.
+    #[cfg(feature = "mpi")]
+    #[error("data-parallel training: {0}")]
+    Distributed(crate::distributed::DistributedError),
 }

@@ -23,7 +23,8 @@ pub struct EpochRecord {
     pub samples_per_second: f64,
     /// The validation figures, `val_loss` first, then `val_accuracy`,
     /// `val_macro_f1` or `val_mse`, `val_mae`, `val_r2`, then the user's
-    /// metrics as `val_<name>`; empty without a validation set.
+    /// metrics as `val_<name>`; empty without a validation set. (`val` is
+    /// [`Trainer::validation_name`](super::Trainer::validation_name).)
     pub validation: Vec<(String, f64)>,
 }
 

@@ -76,7 +76,10 @@ const EXPLOSION_FACTOR: f64 = 1e6;
 /// Where checkpoints go and how often.
 #[derive(Clone, Debug)]
 struct CheckpointPlan {
-    directory: PathBuf,
+    /// The last checkpoint, rewritten every epoch (and every `every_steps`).
+    last: PathBuf,
+    /// The checkpoint of the best monitored figure, if one is kept.
+    best: Option<PathBuf>,
     every_steps: Option<u64>,
 }
 
@@ -92,7 +95,9 @@ struct CheckpointPlan {
 ///   (`val_loss`) and, for class targets, `val_accuracy` and `val_macro_f1`
 ///   (the confusion matrix with per-class precision, recall and F1 is in
 ///   [`Trainer::last_validation`]), for real values `val_mse`, `val_mae` and
-///   `val_r2`, plus the user's [`Metric`]s as `val_<name>`.
+///   `val_r2`, plus the user's [`Metric`]s as `val_<name>`. A held-out set
+///   that is not a validation set is named otherwise with
+///   [`Trainer::validation_name`] (`test_loss`, `test_accuracy`, …).
 /// - **Monitoring.** One figure is monitored (by default the early
 ///   stopping's, else `val_loss`, else `loss`): the best checkpoint and a
 ///   [`ReduceLrOnPlateau`](descent_optim::ReduceLrOnPlateau) schedule read it.
@@ -121,6 +126,8 @@ pub struct Trainer<'m> {
     checkpoints: Option<CheckpointPlan>,
     output_dir: Option<PathBuf>,
     verbosity: Verbosity,
+    print_every: u64,
+    validation_name: String,
     evaluation_batch_size: usize,
     handle_ctrl_c: bool,
     stop_flag: Arc<AtomicBool>,
@@ -130,11 +137,18 @@ pub struct Trainer<'m> {
     workspace: Workspace,
     runner: BatchRunner,
     last_validation: Option<Evaluation>,
+    /// This rank's side of a data-parallel run.
+    #[cfg(feature = "mpi")]
+    distributed: Option<crate::distributed::DataParallel<'m>>,
 }
 
 /// How one step ended.
 enum StepOutcome {
-    Finished { loss: f32, samples: usize },
+    /// `stop`: a data-parallel run's ranks agreed to stop after this step.
+    Finished {
+        loss: f32,
+        stop: bool,
+    },
     Diverged(Box<TrainError>),
 }
 
@@ -172,6 +186,8 @@ impl<'m> Trainer<'m> {
             checkpoints: None,
             output_dir: None,
             verbosity: Verbosity::Auto,
+            print_every: 1,
+            validation_name: "val".to_owned(),
             evaluation_batch_size: 1000,
             handle_ctrl_c: true,
             stop_flag: Arc::new(AtomicBool::new(false)),
@@ -181,7 +197,106 @@ impl<'m> Trainer<'m> {
             workspace: Workspace::default(),
             runner: BatchRunner::new(),
             last_validation: None,
+            #[cfg(feature = "mpi")]
+            distributed: None,
         }
+    }
+
+    /// Trains data-parallel over the ranks of `world` (feature `mpi`; see
+    /// [`crate::distributed`]): the loader's batch size is the global
+    /// batch, each rank trains on its slice of every batch, the gradients
+    /// are averaged over the ranks before every step, and rank 0 alone
+    /// prints and writes checkpoints and curves. Every rank must build the
+    /// same trainer and call the same methods.
+    #[cfg(feature = "mpi")]
+    pub fn distributed(mut self, world: &'m crate::distributed::World) -> Self {
+        self.distributed = Some(crate::distributed::DataParallel::new(
+            world,
+            &self.parameters,
+        ));
+        self
+    }
+
+    /// Whether this process prints and writes files: always, unless it is
+    /// a rank other than 0 of a data-parallel run.
+    fn is_leader(&self) -> bool {
+        #[cfg(feature = "mpi")]
+        if let Some(parallel) = &self.distributed {
+            return parallel.world().is_leader();
+        }
+        true
+    }
+
+    /// In a data-parallel run, every rank gets the outcome of what rank 0
+    /// alone did (a save, the curves), so that all stop together when it
+    /// failed; alone, the outcome itself.
+    fn agree(&self, outcome: Result<(), TrainError>) -> Result<(), TrainError> {
+        #[cfg(feature = "mpi")]
+        if let Some(parallel) = &self.distributed {
+            use crate::distributed::LeaderOutcome;
+            return parallel
+                .world()
+                .broadcast_outcome(outcome)
+                .map_err(|failure| match failure {
+                    LeaderOutcome::Own(error) => error,
+                    LeaderOutcome::Leader(error) => TrainError::Distributed(error),
+                });
+        }
+        outcome
+    }
+
+    /// The next batch, or this rank's shard of it in a data-parallel run,
+    /// in the workspace; the whole batch's length, or `None` at the end of
+    /// the epoch.
+    fn next_batch(&mut self, train: &Dataset) -> Option<usize> {
+        #[cfg(feature = "mpi")]
+        let shard = self
+            .distributed
+            .as_ref()
+            .map_or(descent_data::Shard::WHOLE, |parallel| parallel.shard());
+        #[cfg(not(feature = "mpi"))]
+        let shard = descent_data::Shard::WHOLE;
+        self.loader
+            .next_shard(train, &mut self.workspace.batch, shard)
+    }
+
+    /// Reads a checkpoint; in a data-parallel run rank 0 reads it and sends
+    /// its bytes to the others, so that only rank 0 needs the file.
+    fn load_checkpoint(&self, path: &Path) -> Result<Checkpoint, TrainError> {
+        let checkpoint_error = |source| TrainError::Checkpoint {
+            path: path.to_owned(),
+            source: Box::new(source),
+        };
+        #[cfg(feature = "mpi")]
+        if let Some(parallel) = &self.distributed {
+            let world = parallel.world();
+            let bytes = if world.is_leader() {
+                let bytes = Checkpoint::load(path).and_then(|checkpoint| checkpoint.to_bytes());
+                let (outcome, bytes) = match bytes {
+                    Ok(bytes) => (Ok(()), Some(bytes)),
+                    Err(error) => (Err(checkpoint_error(error)), None),
+                };
+                self.agree(outcome)?;
+                bytes
+            } else {
+                self.agree(Ok(()))?;
+                None
+            };
+            let bytes = world.broadcast_bytes(bytes);
+            return Checkpoint::from_bytes(&bytes).map_err(checkpoint_error);
+        }
+        Checkpoint::load(path).map_err(checkpoint_error)
+    }
+
+    /// Compares the ranks' weights (a data-parallel run only).
+    fn check_replicas(&self) -> Result<(), TrainError> {
+        #[cfg(feature = "mpi")]
+        if let Some(parallel) = &self.distributed {
+            parallel
+                .check_replicas(self.model, self.progress.step)
+                .map_err(TrainError::Distributed)?;
+        }
+        Ok(())
     }
 
     /// The number of epochs to train in all (a resumed run counts the
@@ -225,33 +340,50 @@ impl<'m> Trainer<'m> {
     /// Writes `last.ckpt` after every epoch and `best.ckpt` when the
     /// monitored figure improves, into `directory` (created if needed).
     pub fn checkpoint_dir(mut self, directory: impl Into<PathBuf>) -> Self {
+        let directory = directory.into();
         let every_steps = self.checkpoints.as_ref().and_then(|plan| plan.every_steps);
         self.checkpoints = Some(CheckpointPlan {
-            directory: directory.into(),
+            last: directory.join("last.ckpt"),
+            best: Some(directory.join("best.ckpt")),
             every_steps,
         });
         self
     }
 
-    /// Also writes `last.ckpt` every `steps` optimizer steps, mid-epoch.
+    /// Writes the last checkpoint to the file `path` after every epoch (and
+    /// on Ctrl-C), and keeps no best one: a command line's `--save PATH`.
+    /// The file's folder is created if needed.
+    pub fn checkpoint_file(mut self, path: impl Into<PathBuf>) -> Self {
+        let every_steps = self.checkpoints.as_ref().and_then(|plan| plan.every_steps);
+        self.checkpoints = Some(CheckpointPlan {
+            last: path.into(),
+            best: None,
+            every_steps,
+        });
+        self
+    }
+
+    /// Also writes the last checkpoint every `steps` optimizer steps,
+    /// mid-epoch.
     ///
     /// # Panics
-    /// If `steps` is 0 or no [`Trainer::checkpoint_dir`] was given first.
+    /// If `steps` is 0 or neither [`Trainer::checkpoint_dir`] nor
+    /// [`Trainer::checkpoint_file`] was given first.
     pub fn checkpoint_every_steps(mut self, steps: u64) -> Self {
         assert!(
             steps > 0,
             "Trainer: checkpoint_every_steps needs at least 1"
         );
-        let plan = self
-            .checkpoints
-            .as_mut()
-            .expect("Trainer: call checkpoint_dir before checkpoint_every_steps");
+        let plan = self.checkpoints.as_mut().expect(
+            "Trainer: call checkpoint_dir or checkpoint_file before checkpoint_every_steps",
+        );
         plan.every_steps = Some(steps);
         self
     }
 
     /// Writes `metrics.csv` and `curves.svg` (loss and the monitored figure)
-    /// into `directory` after every epoch.
+    /// into `directory` after every epoch (or as often as
+    /// [`Trainer::print_every`] says).
     pub fn output_dir(mut self, directory: impl Into<PathBuf>) -> Self {
         self.output_dir = Some(directory.into());
         self
@@ -260,6 +392,38 @@ impl<'m> Trainer<'m> {
     /// How much to print ([`Verbosity::Auto`] by default).
     pub fn verbosity(mut self, verbosity: Verbosity) -> Self {
         self.verbosity = verbosity;
+        self
+    }
+
+    /// Prints the line of every `epochs`-th epoch only, and of the first
+    /// and the last (every epoch by default), and rewrites the
+    /// [`Trainer::output_dir`] files then: a run of hundreds of short
+    /// epochs stays readable and fast. The history, and the files when they
+    /// are written, keep every epoch.
+    ///
+    /// # Panics
+    /// If `epochs` is 0.
+    pub fn print_every(mut self, epochs: u64) -> Self {
+        assert!(epochs > 0, "Trainer: print_every needs at least 1");
+        self.print_every = epochs;
+        self
+    }
+
+    /// What the held-out set passed to [`Trainer::fit`] is called in the
+    /// figures' names and the output: `val` by default (`val_loss`, `val
+    /// accuracy`), `test` for a run that evaluates on its test set after
+    /// every epoch (`test_loss`, `test_accuracy`), as the MNIST example does.
+    ///
+    /// # Panics
+    /// If `name` is empty or holds anything but ASCII letters, digits and
+    /// `_` (it becomes part of CSV column names).
+    pub fn validation_name(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        assert!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "Trainer: the validation set's name must be ASCII letters, digits or `_`, got {name:?}"
+        );
+        self.validation_name = name;
         self
     }
 
@@ -321,9 +485,22 @@ impl<'m> Trainer<'m> {
         self.optimizer.as_ref()
     }
 
+    /// The optimizer, to change after a [`Trainer::resume`] (a new base
+    /// learning rate, say, with [`Trainer::set_schedule`]).
+    pub fn optimizer_mut(&mut self) -> &mut dyn Optimizer {
+        self.optimizer.as_mut()
+    }
+
+    /// Replaces the learning-rate schedule, e.g. after a
+    /// [`Trainer::resume`] that should continue on another plan than the
+    /// saved one; `None` keeps the rate where it is.
+    pub fn set_schedule(&mut self, schedule: Option<ScheduleState>) {
+        self.schedule = schedule;
+    }
+
     /// The monitored figure and its goal: [`Trainer::monitor`]'s, else the
     /// early stopping's, else `val_loss` (`loss` for a run without
-    /// validation).
+    /// validation; see also [`Trainer::validation_name`]).
     pub fn monitored(&self) -> (String, Goal) {
         let validated = self
             .state
@@ -340,8 +517,12 @@ impl<'m> Trainer<'m> {
         if let Some(stopping) = &self.early_stopping {
             return (stopping.monitor().to_owned(), stopping.goal());
         }
-        let figure = if validated { "val_loss" } else { "loss" };
-        (figure.to_owned(), Goal::Minimize)
+        let figure = if validated {
+            format!("{}_loss", self.validation_name)
+        } else {
+            "loss".to_owned()
+        };
+        (figure, Goal::Minimize)
     }
 
     /// The loss and metrics of the model on `dataset`, in evaluation mode,
@@ -372,7 +553,7 @@ impl<'m> Trainer<'m> {
             path: path.to_owned(),
             source: Box::new(source),
         };
-        let checkpoint = Checkpoint::load(path).map_err(checkpoint_error)?;
+        let checkpoint = self.load_checkpoint(path)?;
         let encoded = checkpoint
             .trainer_state()
             .ok_or_else(|| TrainError::Resume {
@@ -435,7 +616,12 @@ impl<'m> Trainer<'m> {
             self.loader.dataset_len(),
             train.len()
         );
-        let mut reporter = Reporter::new(self.verbosity);
+        let verbosity = if self.is_leader() {
+            self.verbosity
+        } else {
+            Verbosity::Quiet
+        };
+        let mut reporter = Reporter::new(verbosity);
         if self.handle_ctrl_c {
             if let Err(reason) = interrupt::install_handler() {
                 reporter.warn(&format!("Ctrl-C will not save the run: {reason}"));
@@ -445,6 +631,12 @@ impl<'m> Trainer<'m> {
             return Ok(self.state.history.clone());
         }
         self.state.history.stopped = None;
+        #[cfg(feature = "mpi")]
+        if let Some(parallel) = &self.distributed {
+            parallel
+                .synchronise(self.model, &self.loader, self.progress, self.epochs)
+                .map_err(TrainError::Distributed)?;
+        }
         let result = self.run_epochs(train, validation, &mut reporter);
         reporter.abandon();
         result?;
@@ -472,16 +664,15 @@ impl<'m> Trainer<'m> {
             if interrupted {
                 self.state.history.stopped = Some(StopReason::Interrupted);
                 self.save_last()?;
+                self.write_output_files()?;
                 reporter.abandon();
                 reporter.message(&format!(
-                    "interrupted in epoch {epoch} after step {}; saved{}",
+                    "interrupted in epoch {epoch} after step {}; {}",
                     self.progress.step,
-                    self.checkpoints
-                        .as_ref()
-                        .map_or(String::new(), |plan| format!(
-                            " {}",
-                            plan.directory.join("last.ckpt").display()
-                        ))
+                    self.checkpoints.as_ref().map_or(
+                        "not saved (no checkpoint file)".to_owned(),
+                        |plan| format!("saved {}", plan.last.display())
+                    )
                 ));
                 return Ok(());
             }
@@ -505,9 +696,9 @@ impl<'m> Trainer<'m> {
     ) -> Result<bool, TrainError> {
         self.model.set_training(true);
         with_active_workers(|| {
-            while self.loader.next_batch(train, &mut self.workspace.batch) {
-                let (loss, samples) = match self.step(epoch) {
-                    StepOutcome::Finished { loss, samples } => (loss, samples),
+            while let Some(samples) = self.next_batch(train) {
+                let (loss, agreed_stop) = match self.step(epoch, samples) {
+                    StepOutcome::Finished { loss, stop } => (loss, stop),
                     StepOutcome::Diverged(error) => return Err(*error),
                 };
                 self.progress.step += 1;
@@ -522,6 +713,17 @@ impl<'m> Trainer<'m> {
                         self.save_last()?;
                     }
                 }
+                if cfg!(debug_assertions) {
+                    self.check_replicas()?;
+                }
+                if self.is_distributed() {
+                    // The ranks read their flags before the gradient
+                    // exchange and agreed on them in it.
+                    if agreed_stop {
+                        return Ok(true);
+                    }
+                    continue;
+                }
                 let ctrl_c = self.handle_ctrl_c && interrupt::take_ctrl_c();
                 if self.stop_flag.swap(false, Ordering::SeqCst) || ctrl_c {
                     return Ok(true);
@@ -531,43 +733,82 @@ impl<'m> Trainer<'m> {
         })
     }
 
-    /// One optimizer step on the batch in the workspace, unless its loss or
-    /// a gradient is not finite.
-    fn step(&mut self, epoch: u64) -> StepOutcome {
+    fn is_distributed(&self) -> bool {
+        #[cfg(feature = "mpi")]
+        if self.distributed.is_some() {
+            return true;
+        }
+        false
+    }
+
+    /// One optimizer step on the batch in the workspace (a rank's shard of
+    /// a batch of `batch_len` samples in a data-parallel run), unless the
+    /// loss or a gradient is not finite.
+    fn step(&mut self, epoch: u64, batch_len: usize) -> StepOutcome {
         let Workspace { tape, batch } = &mut self.workspace;
         let samples = batch.len();
-        let (loss, saved) = {
-            // The batch's features move onto the tape and a recycled buffer
-            // takes their place for the next fill: no copy.
-            let mut features = batch.swap_features(Array2::zeros((0, 0))).into_dyn();
-            let input = tape.constant_swap(&mut features);
-            batch.swap_features(
-                features
-                    .into_dimensionality()
-                    .expect("the storage has the batch's 2-D shape"),
-            );
-            let output = self.model.forward(input);
-            let targets = batch.targets();
-            let loss = self.loss.compute(output, &targets, Reduction::Mean);
-            loss.backward();
-            let value = loss.item();
-            let finite = value.is_finite() && divergence::gradients_are_finite(&self.parameters);
+        let (loss, diverged, saved, stop) = {
+            // A rank's shard of a batch smaller than the rank count may be
+            // empty: it runs no forward pass and contributes nothing.
+            let mut local = None;
+            if samples > 0 {
+                // The batch's features move onto the tape and a recycled
+                // buffer takes their place for the next fill: no copy.
+                let mut features = batch.swap_features(Array2::zeros((0, 0))).into_dyn();
+                let input = tape.constant_swap(&mut features);
+                batch.swap_features(
+                    features
+                        .into_dimensionality()
+                        .expect("the storage has the batch's 2-D shape"),
+                );
+                let output = self.model.forward(input);
+                let loss = self.loss.compute(output, &batch.targets(), Reduction::Mean);
+                loss.backward();
+                local = Some((input, loss.item()));
+            }
+            let local_loss = local.map_or(0.0, |(_, loss)| loss);
+            let alone = || {
+                debug_assert_eq!(samples, batch_len);
+                let finite =
+                    local_loss.is_finite() && divergence::gradients_are_finite(&self.parameters);
+                (local_loss, finite, false)
+            };
+            #[cfg(feature = "mpi")]
+            let (loss, finite, stop) = match self.distributed.as_mut() {
+                Some(parallel) => {
+                    let stop = self.stop_flag.swap(false, Ordering::SeqCst)
+                        || (self.handle_ctrl_c && interrupt::take_ctrl_c());
+                    let step = self.progress.step + 1;
+                    let parameters = &self.parameters;
+                    match parallel.reduce(parameters, local_loss, samples, batch_len, stop, step) {
+                        Ok(reduced) => (reduced.loss, reduced.finite, reduced.stop),
+                        // A rank is gone or MPI failed: the ranks can no
+                        // longer agree on anything, so the job ends here.
+                        Err(error) => parallel.world().abort(&error.to_string()),
+                    }
+                }
+                None => alone(),
+            };
+            #[cfg(not(feature = "mpi"))]
+            let (loss, finite, stop) = alone();
             // A diverged step keeps its batch for the anomaly re-run.
-            let saved = (!finite).then(|| SavedBatch {
+            let saved = local.filter(|_| !finite).map(|(input, _)| SavedBatch {
                 features: input.value(),
-                targets: SavedTargets::from_batch(&targets),
+                targets: SavedTargets::from_batch(&batch.targets()),
             });
-            (value, saved)
+            (loss, !finite, saved, stop)
         };
-        if let Some(saved) = saved {
+        if diverged {
             tape.reset();
-            let anomaly = divergence::rerun_with_anomaly_detection(
-                self.model,
-                &self.parameters,
-                &self.loss,
-                tape,
-                &saved,
-            );
+            let anomaly = saved.and_then(|saved| {
+                divergence::rerun_with_anomaly_detection(
+                    self.model,
+                    &self.parameters,
+                    &self.loss,
+                    tape,
+                    &saved,
+                )
+            });
             return StepOutcome::Diverged(Box::new(TrainError::Diverged {
                 epoch,
                 step: self.progress.step + 1,
@@ -579,7 +820,7 @@ impl<'m> Trainer<'m> {
         self.optimizer.step(&self.parameters);
         self.optimizer.zero_grad(&self.parameters);
         tape.reset();
-        StepOutcome::Finished { loss, samples }
+        StepOutcome::Finished { loss, stop }
     }
 
     fn watch_for_explosion(&mut self, loss: f32, epoch: u64, reporter: &mut Reporter) {
@@ -614,9 +855,9 @@ impl<'m> Trainer<'m> {
             learning_rate: done.learning_rate,
             seconds: done.seconds,
             samples_per_second: done.samples as f64 / done.seconds.max(f64::MIN_POSITIVE),
-            validation: evaluation
-                .as_ref()
-                .map_or_else(Vec::new, |evaluation| evaluation.prefixed("val_")),
+            validation: evaluation.as_ref().map_or_else(Vec::new, |evaluation| {
+                evaluation.prefixed(&format!("{}_", self.validation_name))
+            }),
         };
         self.last_validation = evaluation;
         self.progress.epoch = epoch;
@@ -625,7 +866,12 @@ impl<'m> Trainer<'m> {
         let monitored = record.get(&monitor);
         match &mut self.schedule {
             Some(ScheduleState::Epochs(scheduler)) => {
-                scheduler.step(self.optimizer.as_mut());
+                scheduler
+                    .try_step(self.optimizer.as_mut())
+                    .map_err(|error| TrainError::Schedule {
+                        epoch,
+                        message: error.to_string(),
+                    })?;
             }
             Some(ScheduleState::Plateau(plateau)) => {
                 let value = monitored.ok_or_else(|| unknown_figure(&monitor, &record))?;
@@ -662,14 +908,19 @@ impl<'m> Trainer<'m> {
         if self.progress.epoch >= self.epochs && !stop {
             self.state.history.stopped = Some(StopReason::Completed);
         }
+        self.check_replicas()?;
         self.save_last()?;
         if improved {
             self.save_best()?;
         }
         let record = self.state.history.last().expect("just pushed");
-        reporter.end_epoch(record, self.epochs);
-        if let Some(out) = &self.output_dir {
-            output::write_curves(out, &self.state.history, &monitor).map_err(TrainError::Output)?;
+        let shown = output::line_shown(epoch, self.epochs, self.print_every, stop);
+        reporter.end_epoch(record, self.epochs, &self.validation_name, shown);
+        // The files follow the printed lines: a run of hundreds of short
+        // epochs would otherwise spend most of its time rewriting them.
+        if shown {
+            let written = self.write_output_files();
+            self.agree(written)?;
         }
         if let Some(StopReason::EarlyStopping { best_epoch, best }) = self.state.history.stopped {
             reporter.message(&format!(
@@ -677,6 +928,24 @@ impl<'m> Trainer<'m> {
             ));
         }
         Ok(stop)
+    }
+
+    /// `metrics.csv` and `curves.svg` of the history so far, if asked for.
+    /// Written by rank 0 alone in a data-parallel run.
+    fn write_output_files(&self) -> Result<(), TrainError> {
+        if !self.is_leader() {
+            return Ok(());
+        }
+        let (Some(out), false) = (&self.output_dir, self.state.history.epochs.is_empty()) else {
+            return Ok(());
+        };
+        output::write_curves(
+            out,
+            &self.state.history,
+            &self.monitored().0,
+            &self.validation_name,
+        )
+        .map_err(TrainError::Output)
     }
 
     fn checkpoint(&self) -> Result<Checkpoint, TrainError> {
@@ -695,28 +964,47 @@ impl<'m> Trainer<'m> {
     }
 
     fn save_last(&self) -> Result<(), TrainError> {
-        self.save_as("last.ckpt")
+        match &self.checkpoints {
+            Some(plan) => self.save_as(&plan.last),
+            None => Ok(()),
+        }
     }
 
     fn save_best(&self) -> Result<(), TrainError> {
-        self.save_as("best.ckpt")
+        match self
+            .checkpoints
+            .as_ref()
+            .and_then(|plan| plan.best.as_ref())
+        {
+            Some(path) => self.save_as(path),
+            None => Ok(()),
+        }
     }
 
-    fn save_as(&self, name: &str) -> Result<(), TrainError> {
-        let Some(plan) = &self.checkpoints else {
-            return Ok(());
+    /// Writes a checkpoint on rank 0 (the only process of a run that is
+    /// not data-parallel); every rank learns whether it was written.
+    fn save_as(&self, path: &Path) -> Result<(), TrainError> {
+        let written = if self.is_leader() {
+            self.write_checkpoint(path)
+        } else {
+            Ok(())
         };
-        std::fs::create_dir_all(&plan.directory).map_err(|error| {
-            TrainError::Output(format!(
-                "cannot create {}: {error}",
-                plan.directory.display()
-            ))
-        })?;
-        let path = plan.directory.join(name);
+        self.agree(written)
+    }
+
+    fn write_checkpoint(&self, path: &Path) -> Result<(), TrainError> {
+        if let Some(directory) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(directory).map_err(|error| {
+                TrainError::Output(format!("cannot create {}: {error}", directory.display()))
+            })?;
+        }
         self.checkpoint()?
-            .save(&path)
+            .save(path)
             .map_err(|source| TrainError::Checkpoint {
-                path,
+                path: path.to_owned(),
                 source: Box::new(source),
             })
     }

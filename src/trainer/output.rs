@@ -85,12 +85,20 @@ impl Reporter {
         }
     }
 
-    pub(crate) fn end_epoch(&mut self, record: &EpochRecord, epochs: u64) {
+    /// Ends the epoch's bar and prints its line if `shown`; `validation`
+    /// is the held-out set's name (`val`).
+    pub(crate) fn end_epoch(
+        &mut self,
+        record: &EpochRecord,
+        epochs: u64,
+        validation: &str,
+        shown: bool,
+    ) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        if self.lines {
-            println!("{}", epoch_line(record, epochs));
+        if self.lines && shown {
+            println!("{}", epoch_line(record, epochs, validation));
         }
     }
 
@@ -118,18 +126,27 @@ impl Reporter {
     }
 }
 
-/// `epoch   3/20: train loss 0.4933 | val loss 0.4119, accuracy 85.63% | lr 1.00e-3 | 0.9s, 68712 samples/s`
-pub(crate) fn epoch_line(record: &EpochRecord, epochs: u64) -> String {
+/// Whether epoch `epoch` of `epochs` gets its line when every `every`-th
+/// is printed: the first, every `every`-th, the last, and one that stops
+/// the run.
+pub(crate) fn line_shown(epoch: u64, epochs: u64, every: u64, stopping: bool) -> bool {
+    epoch == 1 || epoch.is_multiple_of(every) || epoch >= epochs || stopping
+}
+
+/// `epoch   3/20: train loss 0.4933 | val loss 0.4119, accuracy 85.63% | lr 1.00e-3 | 0.9s, 68712 samples/s`,
+/// the held-out set named `validation` (`val`).
+pub(crate) fn epoch_line(record: &EpochRecord, epochs: u64, validation: &str) -> String {
     let mut line = format!(
         "epoch {:>3}/{epochs}: train loss {:.4}",
         record.epoch, record.train_loss
     );
     if !record.validation.is_empty() {
+        let prefix = format!("{validation}_");
         let figures: Vec<String> = record
             .validation
             .iter()
             .map(|(name, value)| {
-                let name = name.strip_prefix("val_").unwrap_or(name);
+                let name = name.strip_prefix(&prefix).unwrap_or(name);
                 if name == "accuracy" {
                     format!("accuracy {:.2}%", 100.0 * value)
                 } else {
@@ -137,7 +154,7 @@ pub(crate) fn epoch_line(record: &EpochRecord, epochs: u64) -> String {
                 }
             })
             .collect();
-        line.push_str(&format!(" | val {}", figures.join(", ")));
+        line.push_str(&format!(" | {validation} {}", figures.join(", ")));
     }
     line.push_str(&format!(
         " | lr {:.2e} | {:.1}s, {:.0} samples/s",
@@ -147,13 +164,25 @@ pub(crate) fn epoch_line(record: &EpochRecord, epochs: u64) -> String {
 }
 
 /// Writes `metrics.csv` and `curves.svg` into `out`: the losses in one
-/// panel, the monitored figure in another when it is not a loss.
-pub(crate) fn write_curves(out: &Path, history: &History, monitor: &str) -> Result<(), String> {
+/// panel, the monitored figure in another when it is not a loss; the
+/// held-out set is named `validation` (`val`).
+pub(crate) fn write_curves(
+    out: &Path,
+    history: &History,
+    monitor: &str,
+    validation: &str,
+) -> Result<(), String> {
     let log = history.to_metrics_log();
     let has = |name: &str| history.last().is_some_and(|r| r.get(name).is_some());
+    let held_out_loss = format!("{validation}_loss");
+    let label = if validation == "val" {
+        "validation"
+    } else {
+        validation
+    };
     let mut loss_curves = vec![Curve::solid("train", "train_loss", PALETTE[0])];
-    if has("val_loss") {
-        loss_curves.push(Curve::dashed("validation", "val_loss", PALETTE[1]));
+    if has(&held_out_loss) {
+        loss_curves.push(Curve::dashed(label, &held_out_loss, PALETTE[1]));
     }
     let mut panels = vec![CurvesPanel {
         title: "Loss",
@@ -168,4 +197,39 @@ pub(crate) fn write_curves(out: &Path, history: &History, monitor: &str) -> Resu
         });
     }
     log.write(out, &panels).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_names_the_held_out_set() {
+        let record = EpochRecord {
+            epoch: 3,
+            steps: 10,
+            train_loss: 0.49334,
+            learning_rate: 1e-3,
+            seconds: 0.91,
+            samples_per_second: 68712.4,
+            validation: vec![
+                ("test_loss".to_owned(), 0.41194),
+                ("test_accuracy".to_owned(), 0.8563),
+            ],
+        };
+        assert_eq!(
+            epoch_line(&record, 20, "test"),
+            "epoch   3/20: train loss 0.4933 | test loss 0.4119, accuracy 85.63% \
+             | lr 1.00e-3 | 0.9s, 68712 samples/s"
+        );
+    }
+
+    #[test]
+    fn every_tenth_line_keeps_the_first_the_last_and_a_stop() {
+        let shown: Vec<u64> = (1..=25)
+            .filter(|&epoch| line_shown(epoch, 25, 10, epoch == 13))
+            .collect();
+        assert_eq!(shown, [1, 10, 13, 20, 25]);
+        assert!((1..=5).all(|epoch| line_shown(epoch, 5, 1, false)));
+    }
 }

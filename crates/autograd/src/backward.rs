@@ -121,6 +121,28 @@ pub(crate) fn dispatch(
         &Op::Gather { input, ref columns } => {
             ops::index::gather_backward(nodes, sink, grad, input, &indices[columns.clone()])
         }
+        Op::AvgPool2d { input, options } => {
+            ops::avg_pool2d::avg_pool2d_backward(nodes, sink, grad, *input, options)
+        }
+        &Op::AdaptiveAvgPool2d { input } => {
+            ops::adaptive_avg_pool2d::adaptive_avg_pool2d_backward(nodes, sink, grad, input)
+        }
+        Op::BatchNorm {
+            input,
+            weight,
+            bias,
+            batch_statistics,
+            statistics,
+        } => ops::batch_norm::batch_norm_backward(
+            nodes,
+            sink,
+            grad,
+            *input,
+            *weight,
+            *bias,
+            *batch_statistics,
+            statistics,
+        ),
         Op::CrossEntropy {
             logits,
             targets,

@@ -46,6 +46,8 @@ pub use gemm::{gemm, gemm_bias, gemm_bias_relu};
 pub use gradcheck::{gradcheck, GradcheckError, GradcheckOptions};
 pub use graph::Graph;
 pub use op::{NodeId, Op, Reduction};
+pub use ops::avg_pool2d::AvgPool2dOptions;
+pub use ops::batch_norm::{BatchStatistics, RunningStatistics};
 pub use parameter::Parameter;
 pub use tape::Tape;
 pub use var::Var;

@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 
+use crate::ops::avg_pool2d::AvgPool2dOptions;
 use crate::Tensor;
 
 /// Index of a node in its tape: the order in which it was recorded.
@@ -114,6 +115,22 @@ pub enum Op {
     },
     /// Tensors joined along an axis; `inputs` indexes the arena, one node each.
     Concat { inputs: Range<usize>, axis: usize },
+    /// Average pooling of an NCHW image over windows.
+    AvgPool2d {
+        input: NodeId,
+        options: AvgPool2dOptions,
+    },
+    /// Average pooling of an NCHW image to the output's size.
+    AdaptiveAvgPool2d { input: NodeId },
+    /// Batch normalisation per channel; `statistics` is `[channels, 3]`: mean,
+    /// `1/√(var + eps)` and variance, the batch's if `batch_statistics`.
+    BatchNorm {
+        input: NodeId,
+        weight: Option<NodeId>,
+        bias: Option<NodeId>,
+        batch_statistics: bool,
+        statistics: Tensor,
+    },
     /// Fused log-softmax and negative log-likelihood over class indices.
     CrossEntropy {
         logits: NodeId,
@@ -168,6 +185,16 @@ impl Op {
             | Op::Max { input, .. }
             | Op::IndexSelect { input, .. }
             | Op::Gather { input, .. } => visit(input),
+            Op::AvgPool2d { input, .. } | Op::AdaptiveAvgPool2d { input } => visit(input),
+            Op::BatchNorm {
+                input,
+                weight,
+                bias,
+                ..
+            } => {
+                visit(input);
+                weight.into_iter().chain(bias).for_each(&mut visit);
+            }
             Op::Concat { ref inputs, .. } => indices[inputs.clone()].iter().for_each(|&i| visit(i)),
             Op::CrossEntropy { logits, .. } => visit(logits),
         }
@@ -208,6 +235,9 @@ impl Op {
             Op::IndexSelect { .. } => "index_select",
             Op::Gather { .. } => "gather",
             Op::Concat { .. } => "concat",
+            Op::AvgPool2d { .. } => "avg_pool2d",
+            Op::AdaptiveAvgPool2d { .. } => "adaptive_avg_pool2d",
+            Op::BatchNorm { .. } => "batch_norm",
             Op::CrossEntropy { .. } => "cross_entropy",
         }
     }
@@ -216,11 +246,17 @@ impl Op {
     /// the tape is reset.
     pub(crate) fn take_saved(&mut self) -> Option<Tensor> {
         match self {
-            Op::CrossEntropy { probabilities, .. } => {
+            Op::CrossEntropy {
+                probabilities: saved,
+                ..
+            }
+            | Op::BatchNorm {
+                statistics: saved, ..
+            } => {
                 // An empty tensor owns no heap storage, so the swap allocates nothing.
                 let empty = Tensor::from_shape_vec(ndarray::IxDyn(&[0]), Vec::new())
                     .expect("an empty vector fits shape [0]");
-                Some(std::mem::replace(probabilities, empty))
+                Some(std::mem::replace(saved, empty))
             }
             _ => None,
         }

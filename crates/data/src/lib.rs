@@ -56,7 +56,7 @@ pub use csv::{ColumnEncoding, CsvColumn, CsvData, CsvOptions, Missing, TextEncod
 pub use dataset::Dataset;
 pub use error::DataError;
 pub use idx::{encode_idx, read_idx, read_idx_from, write_idx, IdxData, IdxEncoding};
-pub use loader::{BatchSize, Batches, DataLoader, LoaderState, MAX_EPOCH};
+pub use loader::{BatchSize, Batches, DataLoader, LoaderState, Shard, MAX_EPOCH};
 pub use mnist::Mnist;
 pub use scaler::StandardScaler;
 pub use split::{random_split_indices, Split, SplitIndices};

@@ -115,6 +115,49 @@ impl LoaderState {
     }
 }
 
+/// One rank's part of every batch in data-parallel training: of `count`
+/// ranks, rank `index` takes the `index`-th of `count` contiguous, balanced
+/// slices of each batch (sizes differ by at most one sample).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    index: usize,
+    count: usize,
+}
+
+impl Shard {
+    /// The whole batch: a single process's shard.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Rank `index` of `count`.
+    ///
+    /// # Panics
+    /// If `count` is 0 or `index` is not below it.
+    pub fn new(index: usize, count: usize) -> Self {
+        assert!(
+            index < count,
+            "Shard::new: rank {index} is not below the rank count {count}"
+        );
+        Self { index, count }
+    }
+
+    /// This shard's rank.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The number of shards.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The positions this shard takes of a batch of `batch_len` samples.
+    pub fn range(&self, batch_len: usize) -> std::ops::Range<usize> {
+        // `batch_len * index` stays below `batch_len * count`, which is far
+        // from overflowing for any batch that fits in memory.
+        batch_len * self.index / self.count..batch_len * (self.index + 1) / self.count
+    }
+}
+
 /// Hands out the samples of a dataset in batches, reshuffled every epoch from
 /// a seeded [`ChaCha8Rng`] (never a global or thread RNG), so that runs are
 /// reproducible and resumable.
@@ -244,6 +287,29 @@ impl DataLoader {
     /// # Panics
     /// If `dataset.len()` is not the length the loader was made for.
     pub fn next_batch(&mut self, dataset: &Dataset, batch: &mut Batch) -> bool {
+        self.next_shard(dataset, batch, Shard::WHOLE).is_some()
+    }
+
+    /// Data-parallel batching: advances by one whole batch of the epoch, as
+    /// [`DataLoader::next_batch`] does, but fills `batch` with `shard`'s part
+    /// of it only, and returns the whole batch's length (`None`, with the
+    /// loader moved on to the next epoch, when the epoch is over).
+    ///
+    /// Every rank of a data-parallel run holds the same loader (same length,
+    /// batch size and seed) and asks for its own shard: together the shards
+    /// are exactly the batch a single process would take, so the loader's
+    /// batch size is the *global* batch, its position is global, and a
+    /// checkpoint of it resumes on any number of ranks. A shard may be empty
+    /// when the batch has fewer samples than there are ranks.
+    ///
+    /// # Panics
+    /// As [`DataLoader::next_batch`].
+    pub fn next_shard(
+        &mut self,
+        dataset: &Dataset,
+        batch: &mut Batch,
+        shard: Shard,
+    ) -> Option<usize> {
         assert_eq!(
             dataset.len(),
             self.state.dataset_len,
@@ -256,12 +322,13 @@ impl DataLoader {
         let size = remaining.min(self.state.batch_size);
         if size == 0 || (self.state.drop_last && size < self.state.batch_size) {
             self.start_next_epoch();
-            return false;
+            return None;
         }
-        batch.fill(dataset, &self.order[start..start + size]);
+        let part = shard.range(size);
+        batch.fill(dataset, &self.order[start + part.start..start + part.end]);
         // `start + size` is at most `dataset_len`, so this cannot overflow.
         self.state.position = start + size;
-        true
+        Some(size)
     }
 
     /// The remaining batches of the current epoch as an iterator of freshly

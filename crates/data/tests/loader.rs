@@ -2,7 +2,7 @@
 //! the three batch sizes of gradient descent, buffer reuse and exact resume
 //! from a serialised state.
 
-use descent_data::{Batch, BatchSize, DataError, DataLoader, Dataset, LoaderState};
+use descent_data::{Batch, BatchSize, DataError, DataLoader, Dataset, LoaderState, Shard};
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -385,4 +385,61 @@ fn a_fill_writes_into_a_swapped_in_buffer_of_the_right_shape_where_it_is() {
     // Another shape still works.
     batch.fill(&data, &[3, 4]);
     assert_eq!(batch.images().dim(), (2, data.input_size()));
+}
+
+/// Data-parallel shards: on 1, 2, 3 and 5 ranks, each rank's loader hands
+/// out its contiguous slice of exactly the batch one loader would, sizes
+/// within one sample of each other (empty when the batch is smaller than
+/// the rank count), over two epochs and with drop-last.
+#[test]
+fn shards_partition_every_batch_of_the_global_order() {
+    let data = dataset(23);
+    for drop_last in [false, true] {
+        let mut whole = DataLoader::new(data.len(), 7, 5).with_drop_last(drop_last);
+        // Two epochs of the single loader: the order the shards must cover.
+        let expected: Vec<Vec<Vec<usize>>> = (0..2).map(|_| epoch(&mut whole, &data)).collect();
+        for ranks in [1, 2, 3, 5] {
+            let mut loaders: Vec<DataLoader> = (0..ranks)
+                .map(|_| DataLoader::new(data.len(), 7, 5).with_drop_last(drop_last))
+                .collect();
+            for batches in &expected {
+                for global in batches {
+                    let mut joined = Vec::new();
+                    let mut sizes = Vec::new();
+                    for (rank, loader) in loaders.iter_mut().enumerate() {
+                        let mut batch = Batch::new();
+                        let length = loader.next_shard(&data, &mut batch, Shard::new(rank, ranks));
+                        assert_eq!(length, Some(global.len()), "{ranks} ranks, rank {rank}");
+                        joined.extend_from_slice(batch.indices());
+                        sizes.push(batch.len());
+                    }
+                    assert_eq!(&joined, global, "{ranks} ranks");
+                    let (smallest, largest) = (sizes.iter().min(), sizes.iter().max());
+                    assert!(largest.unwrap() - smallest.unwrap() <= 1, "{sizes:?}");
+                }
+                for loader in &mut loaders {
+                    let mut batch = Batch::new();
+                    assert_eq!(
+                        loader.next_shard(&data, &mut batch, Shard::new(0, ranks)),
+                        None
+                    );
+                    assert_eq!(loader.position(), 0);
+                }
+            }
+        }
+    }
+    let mut batch = Batch::new();
+    let mut loader = DataLoader::new(3, 3, 0);
+    // A batch of 3 on 5 ranks: ranks 0 and 2 get nothing.
+    assert_eq!(
+        loader.next_shard(&dataset(3), &mut batch, Shard::new(0, 5)),
+        Some(3)
+    );
+    assert_eq!(batch.len(), 0);
+}
+
+#[test]
+#[should_panic(expected = "rank 3 is not below the rank count 3")]
+fn a_shard_past_the_rank_count_panics() {
+    let _ = Shard::new(3, 3);
 }

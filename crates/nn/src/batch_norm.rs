@@ -1,12 +1,14 @@
-//! `BatchNorm1d`: normalisation of each feature over the batch.
+//! `BatchNorm1d`: normalisation of each feature over the batch; and the state
+//! and forward pass it shares with `BatchNorm2d`.
 
 use std::cell::Cell;
 
-use descent_autograd::{Composite, Parameter, Tensor, Var};
+use descent_autograd::{BatchStatistics, Composite, Parameter, RunningStatistics, Tensor, Var};
 
 use crate::{LayerSpec, Module, ModuleSpec, Visitor};
 
-/// Options of [`BatchNorm1d`]; `Default` is PyTorch's.
+/// Options of [`BatchNorm1d`] and [`BatchNorm2d`](crate::BatchNorm2d);
+/// `Default` is PyTorch's.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BatchNormConfig {
     /// Added to the variance before the square root, for stability. Default 1e-5.
@@ -30,31 +32,25 @@ impl Default for BatchNormConfig {
     }
 }
 
-/// Batch normalisation of `[batch, features]` inputs, as PyTorch's
-/// `nn.BatchNorm1d(features)`:
+/// Batch normalisation of `[batch, features]` (or `[batch, features,
+/// length]`) inputs, as PyTorch's `nn.BatchNorm1d(features)`:
 ///
 /// `y = (x - mean) / √(var + eps) · weight + bias`, per feature.
 ///
-/// In training mode `mean` and `var` are the batch's mean and biased variance,
-/// and each forward pass also moves the running statistics towards the batch's
-/// mean and *unbiased* variance (`n / (n-1)` times the biased one). In
-/// evaluation mode the running statistics are used instead, so the output of a
-/// sample does not depend on the rest of its batch.
+/// In training mode `mean` and `var` are the batch's mean and biased variance
+/// (over the batch, and the length if there is one), and each forward pass
+/// also moves the running statistics towards the batch's mean and *unbiased*
+/// variance (`n / (n-1)` times the biased one). In evaluation mode the running
+/// statistics are used instead, so the output of a sample does not depend on
+/// the rest of its batch. Both run as one op on the tape,
+/// [`Var::batch_norm`].
 ///
 /// Parameters are named `weight` and `bias`; the buffers `running_mean`
 /// (initially 0), `running_var` (initially 1) and `num_batches_tracked` (a
 /// 0-D count of training batches, exact up to 2²⁴) are listed by
 /// [`Module::buffers`] for checkpoints.
 pub struct BatchNorm1d {
-    features: usize,
-    eps: f32,
-    momentum: Option<f32>,
-    weight: Option<Parameter>,
-    bias: Option<Parameter>,
-    running_mean: Parameter,
-    running_var: Parameter,
-    num_batches_tracked: Parameter,
-    training: Cell<bool>,
+    core: BatchNormCore,
 }
 
 impl BatchNorm1d {
@@ -68,14 +64,124 @@ impl BatchNorm1d {
     /// # Panics
     /// If `momentum` is outside `[0, 1]`.
     pub fn with_config(features: usize, config: BatchNormConfig) -> Self {
+        BatchNorm1d {
+            core: BatchNormCore::new("BatchNorm1d", features, config),
+        }
+    }
+
+    /// The per-feature scale, if the layer is affine.
+    pub fn weight(&self) -> Option<&Parameter> {
+        self.core.weight.as_ref()
+    }
+
+    /// The per-feature shift, if the layer is affine.
+    pub fn bias(&self) -> Option<&Parameter> {
+        self.core.bias.as_ref()
+    }
+
+    /// The running mean of each feature, `[features]`.
+    pub fn running_mean(&self) -> &Parameter {
+        &self.core.running_mean
+    }
+
+    /// The running unbiased variance of each feature, `[features]`.
+    pub fn running_var(&self) -> &Parameter {
+        &self.core.running_var
+    }
+
+    /// The number of training batches seen, as a 0-D tensor.
+    pub fn num_batches_tracked(&self) -> &Parameter {
+        &self.core.num_batches_tracked
+    }
+
+    /// Whether the layer is in training mode.
+    pub fn is_training(&self) -> bool {
+        self.core.training.get()
+    }
+}
+
+impl Module for BatchNorm1d {
+    /// # Panics
+    /// If the input is not `[batch, features]` or `[batch, features,
+    /// length]`, or in training mode if each feature has a single value (its
+    /// variance would be 0/0).
+    fn forward<'t>(&self, input: Var<'t>) -> Var<'t> {
+        if let Some(problem) = self.input_error(&input) {
+            panic!("{problem}");
+        }
+        self.core.forward(input)
+    }
+
+    fn input_error(&self, input: &Var<'_>) -> Option<String> {
+        let features = self.core.features;
+        let fits = input.with_value(|x| matches!(x.shape(), [_, f] | [_, f, _] if *f == features));
+        if !fits {
+            return Some(format!(
+                "BatchNorm1d({features}) got input of shape {:?}; expected [batch, {features}] \
+                 or [batch, {features}, length]",
+                input.shape()
+            ));
+        }
+        self.core
+            .single_value_error("BatchNorm1d", "sample per feature", input)
+    }
+
+    fn visit(&self, visitor: &mut dyn Visitor) {
+        self.core.visit(visitor);
+    }
+
+    fn set_training(&self, training: bool) {
+        self.core.training.set(training);
+    }
+
+    fn describe(&self) -> Option<ModuleSpec> {
+        let core = &self.core;
+        Some(ModuleSpec::Layer(LayerSpec::BatchNorm1d {
+            features: core.features,
+            eps: core.eps,
+            momentum: core.momentum,
+            affine: core.weight.is_some(),
+        }))
+    }
+
+    fn training_mode(&self) -> Option<bool> {
+        Some(self.core.training.get())
+    }
+}
+
+impl std::fmt::Debug for BatchNorm1d {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.core.debug("BatchNorm1d", f)
+    }
+}
+
+/// What `BatchNorm1d` and `BatchNorm2d` share: the options, the parameters
+/// and running statistics, the mode, and the forward pass. They differ only
+/// in the input shapes they accept and the name they give in messages.
+pub(crate) struct BatchNormCore {
+    pub(crate) features: usize,
+    pub(crate) eps: f32,
+    pub(crate) momentum: Option<f32>,
+    pub(crate) weight: Option<Parameter>,
+    pub(crate) bias: Option<Parameter>,
+    pub(crate) running_mean: Parameter,
+    pub(crate) running_var: Parameter,
+    pub(crate) num_batches_tracked: Parameter,
+    pub(crate) training: Cell<bool>,
+}
+
+impl BatchNormCore {
+    /// # Panics
+    /// If `momentum` is outside `[0, 1]`, naming `layer`.
+    pub(crate) fn new(layer: &str, features: usize, config: BatchNormConfig) -> Self {
         if let Some(momentum) = config.momentum {
             assert!(
                 (0.0..=1.0).contains(&momentum),
-                "BatchNorm1d: momentum {momentum} is outside [0, 1]"
+                "{layer}: momentum {momentum} is outside [0, 1]"
             );
         }
         let affine = config.affine;
-        BatchNorm1d {
+        BatchNormCore {
             features,
             eps: config.eps,
             momentum: config.momentum,
@@ -88,113 +194,55 @@ impl BatchNorm1d {
         }
     }
 
-    /// The per-feature scale, if the layer is affine.
-    pub fn weight(&self) -> Option<&Parameter> {
-        self.weight.as_ref()
+    /// In training mode, the error for an input with a single value per
+    /// channel, whose variance would be 0/0.
+    pub(crate) fn single_value_error(
+        &self,
+        layer: &str,
+        what: &str,
+        input: &Var<'_>,
+    ) -> Option<String> {
+        let values = input.with_value(|x| x.len() / self.features.max(1));
+        (self.training.get() && values <= 1).then(|| {
+            format!(
+                "{layer}({}) needs more than one {what} in training mode, got input of shape {:?}",
+                self.features,
+                input.shape()
+            )
+        })
     }
 
-    /// The per-feature shift, if the layer is affine.
-    pub fn bias(&self) -> Option<&Parameter> {
-        self.bias.as_ref()
-    }
-
-    /// The running mean of each feature, `[features]`.
-    pub fn running_mean(&self) -> &Parameter {
-        &self.running_mean
-    }
-
-    /// The running unbiased variance of each feature, `[features]`.
-    pub fn running_var(&self) -> &Parameter {
-        &self.running_var
-    }
-
-    /// The number of training batches seen, as a 0-D tensor.
-    pub fn num_batches_tracked(&self) -> &Parameter {
-        &self.num_batches_tracked
-    }
-
-    /// Whether the layer is in training mode.
-    pub fn is_training(&self) -> bool {
-        self.training.get()
-    }
-
-    /// Moves the running statistics towards a batch of `batch` samples with
-    /// per-feature `mean` and biased `variance`.
-    fn update_running_statistics(&self, batch: usize, mean: &Tensor, variance: &Tensor) {
-        let mut count = self.num_batches_tracked.value_mut();
-        count.mapv_inplace(|n| n + 1.0);
-        let momentum = self
-            .momentum
-            .unwrap_or_else(|| 1.0 / count.iter().next().copied().unwrap_or(1.0));
-        let unbiased = batch as f32 / (batch - 1) as f32;
-        // `mean` and `variance` are [1, features]: their elements in logical
-        // order line up with the running statistics'.
-        for (running, &batch_mean) in self.running_mean.value_mut().iter_mut().zip(mean) {
-            *running = (1.0 - momentum) * *running + momentum * batch_mean;
-        }
-        for (running, &batch_variance) in self.running_var.value_mut().iter_mut().zip(variance) {
-            *running = (1.0 - momentum) * *running + momentum * batch_variance * unbiased;
-        }
-    }
-}
-
-impl Module for BatchNorm1d {
-    /// # Panics
-    /// If the input is not `[batch, features]`, or in training mode if the
-    /// batch has a single sample (its variance would be 0/0).
-    fn forward<'t>(&self, input: Var<'t>) -> Var<'t> {
-        let fits = input.with_value(|x| x.ndim() == 2 && x.shape()[1] == self.features);
-        assert!(
-            fits,
-            "BatchNorm1d({}) got input of shape {:?}; expected [batch, {}]",
-            self.features,
-            input.shape(),
-            self.features
-        );
+    /// The forward pass, on an input whose shape the layer has checked.
+    pub(crate) fn forward<'t>(&self, input: Var<'t>) -> Var<'t> {
         let tape = input.tape();
         let first_node = tape.len();
         let weight = self.weight.as_ref().map(|weight| tape.parameter(weight));
         let bias = self.bias.as_ref().map(|bias| tape.parameter(bias));
         if self.training.get() {
-            let batch = input.with_value(|x| x.shape()[0]);
-            assert!(
-                batch > 1,
-                "BatchNorm1d({}) needs more than one sample per feature in training mode, \
-                 got input of shape {:?}",
-                self.features,
-                input.shape()
-            );
-            let mean = input.mean_axis(0, true);
-            let centered = input - mean;
-            let variance = (centered * centered).mean_axis(0, true);
-            mean.with_value(|mean| {
-                variance
-                    .with_value(|variance| self.update_running_statistics(batch, mean, variance))
-            });
-            // The scale is folded per feature first, so the batch sees one
-            // multiplication instead of a division and a multiplication.
-            let inverse_std = 1.0 / (variance + self.eps).sqrt();
-            match (weight, bias) {
-                (Some(weight), Some(bias)) => centered * (weight * inverse_std) + bias,
-                _ => centered * inverse_std,
-            }
+            let momentum = self.count_batch();
+            let mut mean = self.running_mean.value_mut();
+            let mut variance = self.running_var.value_mut();
+            let running = RunningStatistics {
+                mean: &mut mean,
+                variance: &mut variance,
+                momentum,
+            };
+            input.batch_norm(
+                weight,
+                bias,
+                BatchStatistics::Batch(Some(running)),
+                self.eps,
+            )
         } else {
-            // (x - μ) / σ · w + b folded into x · scale + shift: two passes over
-            // the batch instead of four, as PyTorch's inference kernel does.
-            // The per-feature ops are on the tape too, so they reuse its storage.
-            let running_mean = tape.constant_copy(self.running_mean.value().view());
-            let running_var = tape.constant_copy(self.running_var.value().view());
-            let inverse_std = 1.0 / (running_var + self.eps).sqrt();
-            let scale = match weight {
-                Some(weight) => weight * inverse_std,
-                None => inverse_std,
+            let mean = self.running_mean.value();
+            let variance = self.running_var.value();
+            let running = BatchStatistics::Running {
+                mean: mean.view(),
+                variance: variance.view(),
             };
-            let shift = match bias {
-                Some(bias) => bias - running_mean * scale,
-                None => -(running_mean * scale),
-            };
-            let output = input * scale + shift;
-            // For the ONNX export: these ops are one BatchNormalization.
+            let output = input.batch_norm(weight, bias, running, self.eps);
+            // For the ONNX export: this op is a BatchNormalization reading
+            // the running statistics by their names.
             let composite = Composite::BatchNorm {
                 input: input.node(),
                 weight: weight.map(|weight| weight.node()),
@@ -208,9 +256,18 @@ impl Module for BatchNorm1d {
         }
     }
 
+    /// Counts a training batch and returns its weight in the running
+    /// statistics: the momentum, or `1 / batches` for a cumulative average.
+    fn count_batch(&self) -> f32 {
+        let mut count = self.num_batches_tracked.value_mut();
+        count.mapv_inplace(|n| n + 1.0);
+        self.momentum
+            .unwrap_or_else(|| 1.0 / count.iter().next().copied().unwrap_or(1.0))
+    }
+
     // By hand: weight and bias are listed only as a pair, and the options
     // are not state.
-    fn visit(&self, visitor: &mut dyn Visitor) {
+    pub(crate) fn visit(&self, visitor: &mut dyn Visitor) {
         if let (Some(weight), Some(bias)) = (&self.weight, &self.bias) {
             visitor.parameter("weight", weight);
             visitor.parameter("bias", bias);
@@ -220,29 +277,10 @@ impl Module for BatchNorm1d {
         visitor.buffer("num_batches_tracked", &self.num_batches_tracked);
     }
 
-    fn set_training(&self, training: bool) {
-        self.training.set(training);
-    }
-
-    fn describe(&self) -> Option<ModuleSpec> {
-        Some(ModuleSpec::Layer(LayerSpec::BatchNorm1d {
-            features: self.features,
-            eps: self.eps,
-            momentum: self.momentum,
-            affine: self.weight.is_some(),
-        }))
-    }
-
-    fn training_mode(&self) -> Option<bool> {
-        Some(self.training.get())
-    }
-}
-
-impl std::fmt::Debug for BatchNorm1d {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    pub(crate) fn debug(&self, layer: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "BatchNorm1d({}, eps: {}, momentum: {:?}, affine: {}, training: {})",
+            "{layer}({}, eps: {}, momentum: {:?}, affine: {}, training: {})",
             self.features,
             self.eps,
             self.momentum,

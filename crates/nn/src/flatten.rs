@@ -16,16 +16,25 @@ impl Module for Flatten {
     /// # Panics
     /// If the input has no axis besides the batch axis.
     fn forward<'t>(&self, input: Var<'t>) -> Var<'t> {
-        let shape = input.shape();
-        assert!(
-            shape.len() >= 2,
-            "Flatten got input of shape {shape:?}; expected [batch, …] with at least 2 axes"
-        );
-        if shape.len() == 2 {
+        if let Some(problem) = self.input_error(&input) {
+            panic!("{problem}");
+        }
+        // Read in place: `Var::shape` would allocate a vector every step.
+        let (rank, batch, features) =
+            input.with_value(|x| (x.ndim(), x.shape()[0], x.shape()[1..].iter().product()));
+        if rank == 2 {
             return input;
         }
-        let features = shape[1..].iter().product();
-        input.reshape(&[shape[0], features])
+        input.reshape(&[batch, features])
+    }
+
+    fn input_error(&self, input: &Var<'_>) -> Option<String> {
+        (input.ndim() < 2).then(|| {
+            format!(
+                "Flatten got input of shape {:?}; expected [batch, …] with at least 2 axes",
+                input.shape()
+            )
+        })
     }
 
     // Stateless: nothing to list.

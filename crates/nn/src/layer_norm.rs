@@ -71,14 +71,9 @@ impl Module for LayerNorm {
     /// # Panics
     /// If the input's last axis is not `features` long.
     fn forward<'t>(&self, input: Var<'t>) -> Var<'t> {
-        let fits = input.with_value(|x| x.shape().last() == Some(&self.features));
-        assert!(
-            fits,
-            "LayerNorm({}) got input of shape {:?}; expected […, {}]",
-            self.features,
-            input.shape(),
-            self.features
-        );
+        if let Some(problem) = self.input_error(&input) {
+            panic!("{problem}");
+        }
         let tape = input.tape();
         let first_node = tape.len();
         let last = input.ndim() - 1;
@@ -101,6 +96,18 @@ impl Module for LayerNorm {
         };
         tape.record_composite(composite, first_node, output);
         output
+    }
+
+    fn input_error(&self, input: &Var<'_>) -> Option<String> {
+        let fits = input.with_value(|x| x.shape().last() == Some(&self.features));
+        (!fits).then(|| {
+            format!(
+                "LayerNorm({}) got input of shape {:?}; expected […, {}]",
+                self.features,
+                input.shape(),
+                self.features
+            )
+        })
     }
 
     // By hand: weight and bias are listed only as a pair, and the options

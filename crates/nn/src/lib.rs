@@ -69,8 +69,9 @@
 //!   without its source.
 //! - Layers, each a [`Module`]: [`Linear`], the activations [`ReLU`],
 //!   [`LeakyReLU`], [`Sigmoid`], [`Tanh`], [`GELU`], [`Softmax`] and
-//!   [`LogSoftmax`], [`Flatten`], [`Dropout`], [`LayerNorm`], [`BatchNorm1d`],
-//!   and [`Sequential`] to chain them.
+//!   [`LogSoftmax`], [`Flatten`], [`Dropout`] (on any shape), [`LayerNorm`],
+//!   [`BatchNorm1d`], for images [`BatchNorm2d`], [`AvgPool2d`] and
+//!   [`AdaptiveAvgPool2d`], and [`Sequential`] to chain them.
 //! - [`init`]: zeros, constant, uniform, normal, Xavier and Kaiming
 //!   initialisers, with PyTorch's fans and gains.
 //! - [`loss`]: MSE, L1, Huber, smooth L1, cross-entropy, NLL and binary
@@ -100,7 +101,10 @@
 extern crate self as descent_nn;
 
 mod activation;
+mod adaptive_avg_pool2d;
+mod avg_pool2d;
 mod batch_norm;
+mod batch_norm2d;
 #[doc(hidden)]
 pub mod derive_support;
 mod dropout;
@@ -120,7 +124,11 @@ mod spec;
 pub use derive_support as __derive;
 
 pub use activation::{LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh, GELU};
+pub use adaptive_avg_pool2d::AdaptiveAvgPool2d;
+pub use avg_pool2d::AvgPool2d;
 pub use batch_norm::{BatchNorm1d, BatchNormConfig};
+pub use batch_norm2d::BatchNorm2d;
+pub use descent_autograd::AvgPool2dOptions;
 pub use descent_autograd::{Parameter, Reduction};
 /// Derives [`Module`](trait@Module) for a struct of layers: see the trait for
 /// the field rules.

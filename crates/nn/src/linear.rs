@@ -134,6 +134,39 @@ impl Module for Linear {
         input.linear_relu(weight, bias)
     }
 
+    /// The message names the sizes the layer expects and got, and, for an
+    /// input that a recorded reshape made (a [`Flatten`](crate::Flatten) in
+    /// training), the shape it was flattened from: the classic mistake of a
+    /// `Linear` after a convolution whose output size was miscounted.
+    fn input_error(&self, input: &Var<'_>) -> Option<String> {
+        let shape = input.with_value(|x| {
+            (x.ndim() != 2 || x.shape()[1] != self.in_features).then(|| x.shape().to_vec())
+        })?;
+        let layer = format!("Linear({} → {})", self.in_features, self.out_features);
+        let expected = self.in_features;
+        Some(match shape.as_slice() {
+            [_, got] => {
+                let origin = match input.reshaped_from() {
+                    Some(source) => format!(", flattened from {source:?}"),
+                    None => String::new(),
+                };
+                format!(
+                    "{layer} expects {expected} input features, got {got} \
+                     (input shape {shape:?}{origin})"
+                )
+            }
+            [batch, sample @ ..]
+                if sample.len() > 1 && sample.iter().product::<usize>() == expected =>
+            {
+                format!(
+                    "{layer} expects input of shape [batch, {expected}], got {shape:?}; \
+                 a Flatten before it would make that [{batch}, {expected}]"
+                )
+            }
+            _ => format!("{layer} expects input of shape [batch, {expected}], got {shape:?}"),
+        })
+    }
+
     fn describe(&self) -> Option<ModuleSpec> {
         Some(ModuleSpec::Layer(LayerSpec::Linear {
             in_features: self.in_features,
@@ -154,15 +187,9 @@ impl Module for Linear {
 impl Linear {
     /// The weight and bias on `input`'s tape, after checking the input's shape.
     fn operands<'t>(&self, input: &Var<'t>) -> (Var<'t>, Option<Var<'t>>) {
-        let fits = input.with_value(|x| x.ndim() == 2 && x.shape()[1] == self.in_features);
-        assert!(
-            fits,
-            "Linear({} → {}) got input of shape {:?}; expected [batch, {}]",
-            self.in_features,
-            self.out_features,
-            input.shape(),
-            self.in_features
-        );
+        if let Some(problem) = self.input_error(input) {
+            panic!("{problem}");
+        }
         let tape = input.tape();
         let weight = tape.parameter(&self.weight);
         let bias = self.bias.as_ref().map(|bias| tape.parameter(bias));

@@ -152,6 +152,17 @@ pub trait Module {
     /// shape they got: that is a bug in the model, not a runtime condition.
     fn forward<'t>(&self, input: Var<'t>) -> Var<'t>;
 
+    /// Why this module cannot take `input`: a message naming the module and
+    /// the shapes it expects and got, or `None` if the input fits.
+    ///
+    /// A library layer's `forward` panics with this message; a
+    /// [`Sequential`](crate::Sequential) asks each layer before running it,
+    /// so that its panic also names the layer's place in the chain. The
+    /// provided method accepts every input.
+    fn input_error(&self, _input: &Var<'_>) -> Option<String> {
+        None
+    }
+
     /// Hands this module's own parameters, buffers and generators, and its
     /// child modules, to `visitor`, in a fixed order and each under a name
     /// unique within this module. The order is the order of
@@ -344,6 +355,10 @@ impl<M: Module + ?Sized> Module for Box<M> {
 
     fn describe(&self) -> Option<ModuleSpec> {
         (**self).describe()
+    }
+
+    fn input_error(&self, input: &Var<'_>) -> Option<String> {
+        (**self).input_error(input)
     }
 }
 

@@ -89,13 +89,22 @@ impl Module for Sequential {
     /// both at once through [`Module::forward_relu`] (for a [`Linear`], one
     /// fused op), with the same values and gradients.
     ///
+    /// # Panics
+    /// If a layer cannot take what the layer before it gives
+    /// ([`Module::input_error`]), with a message that starts with the
+    /// layer's name in the chain: "Sequential layer `fc1`: Linear(9216 → 128)
+    /// expects 9216 input features, got 10816 …".
+    ///
     /// [`ReLU`]: crate::ReLU
     /// [`Linear`]: crate::Linear
     fn forward<'t>(&self, input: Var<'t>) -> Var<'t> {
         let mut x = input;
-        let mut layers = self.layers.iter().map(|(_, layer)| layer).peekable();
-        while let Some(layer) = layers.next() {
-            x = match layers.next_if(|next| next.is_relu() && !layer.is_relu()) {
+        let mut layers = self.layers.iter().peekable();
+        while let Some((name, layer)) = layers.next() {
+            if let Some(problem) = layer.input_error(&x) {
+                panic!("Sequential layer `{name}`: {problem}");
+            }
+            x = match layers.next_if(|(_, next)| next.is_relu() && !layer.is_relu()) {
                 Some(_relu) => layer.forward_relu(x),
                 None => layer.forward(x),
             };

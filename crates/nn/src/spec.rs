@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::{AdaptiveAvgPool2d, AvgPool2d, AvgPool2dOptions, BatchNorm2d};
 use crate::{
     BatchNorm1d, BatchNormConfig, Dropout, Flatten, LayerNorm, LayerNormConfig, LeakyReLU, Linear,
     LogSoftmax, Module, ReLU, Sequential, Sigmoid, Softmax, Tanh, GELU,
@@ -68,6 +69,33 @@ pub enum LayerSpec {
     BatchNorm1d {
         /// The number of features.
         features: usize,
+        /// Added to the variance for stability.
+        eps: f32,
+        /// The running statistics' momentum; `None` for a cumulative average.
+        momentum: Option<f32>,
+        /// Whether it learns a scale and a shift.
+        affine: bool,
+    },
+    /// [`AvgPool2d`] with its window.
+    AvgPool2d {
+        /// The window's `[height, width]`.
+        kernel: [usize; 2],
+        /// How far the window moves, `[height, width]`.
+        stride: [usize; 2],
+        /// Zeros added on each side, `[height, width]`.
+        padding: [usize; 2],
+        /// Whether padding zeros count in the averages.
+        count_include_pad: bool,
+    },
+    /// [`AdaptiveAvgPool2d`] with its output size.
+    AdaptiveAvgPool2d {
+        /// The output's `[height, width]`.
+        output: [usize; 2],
+    },
+    /// [`BatchNorm2d`] with its options.
+    BatchNorm2d {
+        /// The number of channels.
+        channels: usize,
         /// Added to the variance for stability.
         eps: f32,
         /// The running statistics' momentum; `None` for a cumulative average.
@@ -155,6 +183,31 @@ impl LayerSpec {
             } if !in_unit_range(momentum) => Err(SpecError(format!(
                 "BatchNorm1d momentum {momentum} is outside [0, 1]"
             ))),
+            LayerSpec::BatchNorm2d {
+                momentum: Some(momentum),
+                ..
+            } if !in_unit_range(momentum) => Err(SpecError(format!(
+                "BatchNorm2d momentum {momentum} is outside [0, 1]"
+            ))),
+            LayerSpec::AvgPool2d {
+                kernel,
+                stride,
+                padding,
+                count_include_pad,
+            } => match (AvgPool2dOptions {
+                kernel,
+                stride,
+                padding,
+                count_include_pad,
+            })
+            .problem()
+            {
+                Some(problem) => Err(SpecError(format!("AvgPool2d: {problem}"))),
+                None => Ok(()),
+            },
+            LayerSpec::AdaptiveAvgPool2d { output } if output.contains(&0) => Err(SpecError(
+                format!("AdaptiveAvgPool2d output size {output:?} must be at least 1 on each side"),
+            )),
             _ => Ok(()),
         }
     }
@@ -189,6 +242,11 @@ impl LayerSpec {
             }
             LayerSpec::BatchNorm1d {
                 features, affine, ..
+            }
+            | LayerSpec::BatchNorm2d {
+                channels: features,
+                affine,
+                ..
             } => {
                 let mut tensors = Vec::new();
                 if affine {
@@ -207,7 +265,9 @@ impl LayerSpec {
             | LayerSpec::GELU
             | LayerSpec::Softmax { .. }
             | LayerSpec::LogSoftmax { .. }
-            | LayerSpec::Flatten => (Vec::new(), Vec::new()),
+            | LayerSpec::Flatten
+            | LayerSpec::AvgPool2d { .. }
+            | LayerSpec::AdaptiveAvgPool2d { .. } => (Vec::new(), Vec::new()),
         }
     }
 
@@ -258,6 +318,31 @@ impl LayerSpec {
                     affine,
                 },
             )),
+            LayerSpec::BatchNorm2d {
+                channels,
+                eps,
+                momentum,
+                affine,
+            } => Box::new(BatchNorm2d::with_config(
+                channels,
+                BatchNormConfig {
+                    eps,
+                    momentum,
+                    affine,
+                },
+            )),
+            LayerSpec::AvgPool2d {
+                kernel,
+                stride,
+                padding,
+                count_include_pad,
+            } => Box::new(AvgPool2d::with_options(AvgPool2dOptions {
+                kernel,
+                stride,
+                padding,
+                count_include_pad,
+            })),
+            LayerSpec::AdaptiveAvgPool2d { output } => Box::new(AdaptiveAvgPool2d::new(output)),
         }
     }
 }

@@ -61,7 +61,9 @@ fn linear_computes_x_times_weight_transposed_plus_bias() {
 }
 
 #[test]
-#[should_panic(expected = "Linear(784 → 128) got input of shape [64, 100]; expected [batch, 784]")]
+#[should_panic(
+    expected = "Linear(784 → 128) expects 784 input features, got 100 (input shape [64, 100])"
+)]
 fn linear_names_itself_and_the_shape_it_got() {
     let layer = Linear::new(784, 128, &mut rng());
     let tape = Tape::new();
@@ -69,7 +71,7 @@ fn linear_names_itself_and_the_shape_it_got() {
 }
 
 #[test]
-#[should_panic(expected = "Linear(3 → 2) got input of shape [3]")]
+#[should_panic(expected = "Linear(3 → 2) expects input of shape [batch, 3], got [3]")]
 fn linear_wants_a_batch_axis() {
     let layer = Linear::new(3, 2, &mut rng());
     let tape = Tape::new();

@@ -1,12 +1,16 @@
 //! The ops of the tape, each with its backward rule beside its forward pass.
 
 pub(crate) mod activation;
+pub(crate) mod adaptive_avg_pool2d;
+pub(crate) mod avg_pool2d;
+pub(crate) mod batch_norm;
 pub(crate) mod binary;
 pub(crate) mod cross_entropy;
 pub(crate) mod index;
 pub(crate) mod linear;
 pub(crate) mod matmul;
 mod operators;
+mod planes;
 pub(crate) mod reduce;
 pub(crate) mod scalar;
 pub(crate) mod shape;

@@ -58,6 +58,20 @@ impl<'t> Var<'t> {
         tape.record(out, Op::Reshape(self.id))
     }
 
+    /// The shape of the value this one was reshaped from, if [`Var::reshape`]
+    /// made it and the tape recorded the op for differentiation (a reshape
+    /// of a constant, or one made with recording off, is not recorded).
+    ///
+    /// For error messages: a layer that gets a flattened input of the wrong
+    /// size can say which image shape it came from.
+    pub fn reshaped_from(&self) -> Option<Vec<usize>> {
+        let nodes = self.tape.nodes.borrow();
+        match nodes[self.id].op {
+            Op::Reshape(source) => Some(nodes[source].value.get().shape().to_vec()),
+            _ => None,
+        }
+    }
+
     /// The values joined along `axis`; all other dimensions must agree.
     ///
     /// # Panics
