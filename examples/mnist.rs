@@ -94,6 +94,16 @@ struct Args {
     /// examples/mnist.rs for the flags that may change.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// After training, write the model as ONNX here (see the README's
+    /// "Export to ONNX").
+    #[arg(long)]
+    export_onnx: Option<PathBuf>,
+    /// Train data-parallel over MPI, one process per rank: `mpirun -np 2
+    /// target/release/examples/mnist --distributed` (build with
+    /// `--features mpi`).
+    #[cfg(feature = "mpi")]
+    #[arg(long)]
+    distributed: bool,
 }
 
 /// The settings a run trains with, once defaults and a checkpoint's are in.
@@ -337,6 +347,16 @@ fn train(args: &Args, threads: usize) -> Result<(), String> {
     if let Some(path) = &args.save {
         trainer = trainer.checkpoint_file(path);
     }
+    // MPI is set up on the thread that trains, which this one is.
+    #[cfg(feature = "mpi")]
+    let world = match args.distributed {
+        true => Some(descent::distributed::World::init().map_err(|e| e.to_string())?),
+        false => None,
+    };
+    #[cfg(feature = "mpi")]
+    if let Some(world) = &world {
+        trainer = trainer.distributed(world);
+    }
     if let Some(resumed) = &resumed {
         resumed.restore(&mut trainer, &settings, train.len())?;
     }
@@ -361,6 +381,11 @@ fn train(args: &Args, threads: usize) -> Result<(), String> {
     let history = trainer
         .fit(&train, Some(&test))
         .map_err(|e| e.to_string())?;
+    if let Some(path) = &args.export_onnx {
+        descent::onnx::export(&model, &[1, train.input_size()], path)
+            .map_err(|e| format!("cannot export {}: {e}", path.display()))?;
+        println!("exported {}", path.display());
+    }
     let accuracy = |record: &EpochRecord| record.get("test_accuracy").unwrap_or(f64::NAN);
     if let (Some(best), Some(last)) = (
         history

@@ -87,6 +87,11 @@ struct Args {
     /// `descent::load_model` rebuilds in another program with no model code.
     #[arg(long)]
     save: Option<PathBuf>,
+    /// Write the trained model as ONNX here. It takes the scaled features,
+    /// as the model does; `examples/export_onnx.rs` puts the scaler into
+    /// the graph from a `--save` checkpoint.
+    #[arg(long)]
+    export_onnx: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -196,6 +201,11 @@ fn run(args: &Args) -> Result<(), String> {
         .output_dir(&args.out)
         .fit(&train, Some(&test))
         .map_err(|e| e.to_string())?;
+    if let Some(path) = &args.export_onnx {
+        descent::onnx::export(&model, &[1, train.input_size()], path)
+            .map_err(|e| format!("cannot export {}: {e}", path.display()))?;
+        println!("exported {}", path.display());
+    }
 
     // Predictions in the target's units: the predictor standardises the
     // features and turns its outputs back with the scaler.

@@ -80,6 +80,11 @@ struct Args {
     /// `descent::load_model` rebuilds in another program with no model code.
     #[arg(long)]
     save: Option<PathBuf>,
+    /// Write the trained model as ONNX here. It takes the scaled features,
+    /// as the model does; `examples/export_onnx.rs` puts the scaler into
+    /// the graph from a `--save` checkpoint.
+    #[arg(long)]
+    export_onnx: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -175,6 +180,11 @@ fn run(args: &Args) -> Result<(), String> {
     trainer
         .fit(&train, Some(&test))
         .map_err(|e| e.to_string())?;
+    if let Some(path) = &args.export_onnx {
+        descent::onnx::export(&model, &[1, train.input_size()], path)
+            .map_err(|e| format!("cannot export {}: {e}", path.display()))?;
+        println!("exported {}", path.display());
+    }
     let confusion = trainer
         .last_validation()
         .and_then(|evaluation| evaluation.confusion_matrix.clone())

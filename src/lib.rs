@@ -16,6 +16,7 @@ pub mod checkpoint;
 pub mod distributed;
 pub mod early_stopping;
 pub mod metrics_log;
+pub mod onnx;
 pub use checkpoint::load_model;
 pub mod resume;
 pub mod teaching;

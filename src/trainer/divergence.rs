@@ -104,7 +104,10 @@ impl fmt::Display for AnomalyReport {
 
 /// The module path of a parameter: its dotted name without the last part
 /// (`fc3.weight` → `fc3`).
-fn module_of(parameters: &[(String, Parameter)], wanted: &[Parameter]) -> Option<String> {
+pub(crate) fn module_of(
+    parameters: &[(String, Parameter)],
+    wanted: &[Parameter],
+) -> Option<String> {
     let mut modules: Vec<String> = Vec::new();
     for parameter in wanted {
         if let Some((name, _)) = parameters.iter().find(|(_, p)| p.same_as(parameter)) {

@@ -31,7 +31,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod divergence;
+pub(crate) mod divergence;
 mod error;
 mod evaluation;
 mod history;

@@ -69,7 +69,7 @@ pub(crate) fn dispatch(
         &Op::Mul(a, b) => ops::binary::mul_backward(nodes, sink, grad, a, b),
         &Op::Div(a, b) => ops::binary::div_backward(nodes, sink, grad, &output, a, b),
         &Op::Neg(x) => ops::scalar::neg_backward(nodes, sink, grad, x),
-        &Op::AddScalar(x) => ops::scalar::add_scalar_backward(nodes, sink, grad, x),
+        &Op::AddScalar(x, _) => ops::scalar::add_scalar_backward(nodes, sink, grad, x),
         &Op::MulScalar(x, factor) => ops::scalar::mul_scalar_backward(nodes, sink, grad, x, factor),
         &Op::Powf(x, exponent) => ops::unary::powf_backward(nodes, sink, grad, x, exponent),
         &Op::Exp(x) => ops::unary::exp_backward(nodes, sink, grad, &output, x),

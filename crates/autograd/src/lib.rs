@@ -26,10 +26,12 @@
 mod aligned;
 mod anomaly;
 mod backward;
+mod composite;
 mod conv;
 pub mod cpu;
 mod gemm;
 mod gradcheck;
+mod graph;
 mod kernels;
 mod op;
 mod ops;
@@ -41,9 +43,12 @@ mod workers;
 
 pub use aligned::{aligned_copy, aligned_full, into_aligned, is_aligned, TENSOR_ALIGNMENT};
 pub use anomaly::{Anomaly, Phase};
+pub use composite::{Composite, CompositeRecord};
+pub use conv::Window;
 pub use gemm::{gemm, gemm_bias, gemm_bias_relu};
 pub use gradcheck::{gradcheck, GradcheckError, GradcheckOptions};
-pub use op::Reduction;
+pub use graph::Graph;
+pub use op::{NodeId, Op, Reduction};
 pub use ops::avg_pool2d::AvgPool2dOptions;
 pub use ops::batch_norm::{BatchStatistics, RunningStatistics};
 pub use parameter::Parameter;

@@ -6,8 +6,8 @@ use crate::conv::Window;
 use crate::ops::avg_pool2d::AvgPool2dOptions;
 use crate::Tensor;
 
-/// Index of a node in its tape.
-pub(crate) type NodeId = usize;
+/// Index of a node in its tape: the order in which it was recorded.
+pub type NodeId = usize;
 
 /// How a loss over a batch is reduced to what `backward` starts from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -26,30 +26,62 @@ pub enum Reduction {
 /// An enum rather than boxed closures: the tape stays one flat vector with no
 /// allocation or dynamic dispatch per op. Index lists (gather indices, argmax
 /// positions, concat inputs) live in the tape's shared index arena and are
-/// referred to by range, for the same reason.
-pub(crate) enum Op {
-    /// A value from outside: a constant, a variable or a parameter.
+/// referred to by range, for the same reason ([`Graph::indices`] reads them).
+///
+/// It is public, read through [`Tape::graph`], so that a translator of the
+/// recorded graph (the ONNX export of the root crate) can match on it; it is
+/// `non_exhaustive` because new ops are added, and a translator must refuse
+/// an op it does not know rather than guess. Node inputs are [`NodeId`]s.
+///
+/// [`Graph::indices`]: crate::Graph::indices
+/// [`Tape::graph`]: crate::Tape::graph
+#[non_exhaustive]
+pub enum Op {
+    /// A value from outside: a constant, a variable or a parameter; also
+    /// any op none of whose inputs takes a gradient (or recorded with
+    /// recording off), whose value is then kept as a constant.
     Leaf,
+    /// `a + b`, broadcasting.
     Add(NodeId, NodeId),
+    /// `a - b`, broadcasting.
     Sub(NodeId, NodeId),
+    /// `a · b`, broadcasting.
     Mul(NodeId, NodeId),
+    /// `a / b`, broadcasting.
     Div(NodeId, NodeId),
+    /// `-x`.
     Neg(NodeId),
-    AddScalar(NodeId),
+    /// `x + scalar`.
+    AddScalar(NodeId, f32),
+    /// `x · scalar`.
     MulScalar(NodeId, f32),
+    /// `x` to a constant power.
     Powf(NodeId, f32),
+    /// `eˣ`.
     Exp(NodeId),
+    /// The natural logarithm.
     Log(NodeId),
+    /// The square root.
     Sqrt(NodeId),
+    /// The absolute value.
     Abs(NodeId),
+    /// `x` clamped to `[low, high]`.
     Clamp(NodeId, f32, f32),
+    /// `max(x, 0)`.
     Relu(NodeId),
+    /// `x` where positive, `negative_slope · x` elsewhere.
     LeakyRelu(NodeId, f32),
+    /// The logistic function.
     Sigmoid(NodeId),
+    /// The hyperbolic tangent.
     Tanh(NodeId),
+    /// GELU, exact (erf) form.
     Gelu(NodeId),
+    /// Softmax along an axis.
     Softmax(NodeId, usize),
+    /// Log-softmax along an axis.
     LogSoftmax(NodeId, usize),
+    /// The product of two matrices.
     Matmul(NodeId, NodeId),
     /// `x · weightᵀ + bias`, PyTorch's layout for a linear layer; with
     /// `relu`, followed by `max(0, ·)` in the same op.
@@ -59,16 +91,16 @@ pub(crate) enum Op {
         bias: Option<NodeId>,
         relu: bool,
     },
+    /// The axes reversed.
     Transpose(NodeId),
+    /// The same elements in the node's own shape.
     Reshape(NodeId),
-    Sum {
-        input: NodeId,
-        axis: Option<usize>,
-    },
-    Mean {
-        input: NodeId,
-        axis: Option<usize>,
-    },
+    /// The sum along an axis (the output's rank tells whether it was
+    /// kept), or of all elements into a 0-D value.
+    Sum { input: NodeId, axis: Option<usize> },
+    /// The mean along an axis (kept if the output has the input's rank),
+    /// or of all elements into a 0-D value.
+    Mean { input: NodeId, axis: Option<usize> },
     /// Maximum along an axis; `argmax` indexes the arena, one position per lane.
     Max {
         input: NodeId,
@@ -76,28 +108,21 @@ pub(crate) enum Op {
         argmax: Range<usize>,
     },
     /// Rows of a matrix picked by index (an embedding lookup).
-    IndexSelect {
-        input: NodeId,
-        rows: Range<usize>,
-    },
+    IndexSelect { input: NodeId, rows: Range<usize> },
     /// One element per row, picked by column index (what NLL needs).
     Gather {
         input: NodeId,
         columns: Range<usize>,
     },
-    Concat {
-        inputs: Range<usize>,
-        axis: usize,
-    },
+    /// Tensors joined along an axis; `inputs` indexes the arena, one node each.
+    Concat { inputs: Range<usize>, axis: usize },
     /// Average pooling of an NCHW image over windows.
     AvgPool2d {
         input: NodeId,
         options: AvgPool2dOptions,
     },
     /// Average pooling of an NCHW image to the output's size.
-    AdaptiveAvgPool2d {
-        input: NodeId,
-    },
+    AdaptiveAvgPool2d { input: NodeId },
     /// Batch normalisation per channel; `statistics` is `[channels, 3]`: mean,
     /// `1/√(var + eps)` and variance, the batch's if `batch_statistics`.
     BatchNorm {
@@ -143,7 +168,7 @@ impl Op {
                 visit(b);
             }
             Op::Neg(a)
-            | Op::AddScalar(a)
+            | Op::AddScalar(a, _)
             | Op::MulScalar(a, _)
             | Op::Powf(a, _)
             | Op::Exp(a)
@@ -206,7 +231,7 @@ impl Op {
     }
 
     /// The op's name, as used in error messages.
-    pub(crate) fn name(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Op::Leaf => "leaf",
             Op::Add(..) => "add",

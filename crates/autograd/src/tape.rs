@@ -7,6 +7,7 @@ use ndarray::ArrayViewD;
 
 use crate::anomaly::{Anomaly, Phase};
 use crate::backward::GradientSink;
+use crate::composite::{Composite, CompositeRecord};
 use crate::op::{NodeId, Op};
 use crate::pool::BufferPool;
 use crate::{Parameter, Tensor, Var};
@@ -77,6 +78,8 @@ pub struct Tape {
     pub(crate) indices: RefCell<Vec<usize>>,
     /// Gradients of owned nodes, by node; parameters' gradients live in them.
     pub(crate) grads: RefCell<Vec<Option<Tensor>>>,
+    /// Layers recorded as several ops, for translators of the graph.
+    pub(crate) composites: RefCell<Vec<CompositeRecord>>,
     pub(crate) pool: RefCell<BufferPool>,
     grad_enabled: Cell<bool>,
     anomaly_detection: Cell<bool>,
@@ -96,6 +99,7 @@ impl Tape {
             nodes: RefCell::new(Vec::new()),
             indices: RefCell::new(Vec::new()),
             grads: RefCell::new(Vec::new()),
+            composites: RefCell::new(Vec::new()),
             pool: RefCell::new(BufferPool::default()),
             grad_enabled: Cell::new(true),
             anomaly_detection: Cell::new(false),
@@ -175,6 +179,7 @@ impl Tape {
             pool.give(grad);
         }
         self.indices.get_mut().clear();
+        self.composites.get_mut().clear();
         // The anomaly is kept: it is a report, not storage, and a loop that
         // resets every step reads it afterwards.
     }
@@ -228,6 +233,28 @@ impl Tape {
     /// A tensor of `shape` from the pool, contents unspecified.
     pub(crate) fn take_uninit(&self, shape: &[usize]) -> Tensor {
         self.pool.borrow_mut().take_uninit(shape)
+    }
+
+    /// Records that the nodes from `first_node` to `output` are one layer
+    /// that computes `composite`, so that a translator of the graph
+    /// ([`Tape::graph`]) can write it as one operation. Nothing is recorded
+    /// with recording off, when the nodes are constants anyway.
+    ///
+    /// # Panics
+    /// If `output` is on another tape or precedes `first_node`.
+    pub fn record_composite(&self, composite: Composite, first_node: NodeId, output: Var<'_>) {
+        assert!(
+            std::ptr::eq(self, output.tape) && first_node <= output.id,
+            "record_composite: output node {} is not on this tape after node {first_node}",
+            output.id
+        );
+        if self.is_grad_enabled() {
+            self.composites.borrow_mut().push(CompositeRecord {
+                composite,
+                first_node,
+                output: output.id,
+            });
+        }
     }
 
     /// Stores an index list in the arena and returns its range.
@@ -396,7 +423,7 @@ fn parameters_read(nodes: &[Node], indices: &[usize], op: &Op) -> Vec<Parameter>
 
 /// The parameters `op` (node `id`) reads, or else those of the last op
 /// before it that reads any, and whether they are the latter.
-fn layer_parameters(
+pub(crate) fn layer_parameters(
     nodes: &[Node],
     indices: &[usize],
     op: &Op,

@@ -27,6 +27,12 @@ impl<'t> Var<'t> {
         self.tape
     }
 
+    /// The node's position on its tape, as [`Tape::graph`] and
+    /// [`crate::Composite`] number nodes.
+    pub fn node(&self) -> NodeId {
+        self.id
+    }
+
     /// The value's shape.
     pub fn shape(&self) -> Vec<usize> {
         self.with_value(|value| value.shape().to_vec())

@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 
-use descent_autograd::{BatchStatistics, Parameter, RunningStatistics, Tensor, Var};
+use descent_autograd::{BatchStatistics, Composite, Parameter, RunningStatistics, Tensor, Var};
 
 use crate::{LayerSpec, Module, ModuleSpec, Visitor};
 
@@ -215,6 +215,7 @@ impl BatchNormCore {
     /// The forward pass, on an input whose shape the layer has checked.
     pub(crate) fn forward<'t>(&self, input: Var<'t>) -> Var<'t> {
         let tape = input.tape();
+        let first_node = tape.len();
         let weight = self.weight.as_ref().map(|weight| tape.parameter(weight));
         let bias = self.bias.as_ref().map(|bias| tape.parameter(bias));
         if self.training.get() {
@@ -239,7 +240,19 @@ impl BatchNormCore {
                 mean: mean.view(),
                 variance: variance.view(),
             };
-            input.batch_norm(weight, bias, running, self.eps)
+            let output = input.batch_norm(weight, bias, running, self.eps);
+            // For the ONNX export: this op is a BatchNormalization reading
+            // the running statistics by their names.
+            let composite = Composite::BatchNorm {
+                input: input.node(),
+                weight: weight.map(|weight| weight.node()),
+                bias: bias.map(|bias| bias.node()),
+                running_mean: self.running_mean.clone(),
+                running_var: self.running_var.clone(),
+                eps: self.eps,
+            };
+            tape.record_composite(composite, first_node, output);
+            output
         }
     }
 

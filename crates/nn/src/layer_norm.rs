@@ -1,6 +1,6 @@
 //! `LayerNorm`: normalisation of each sample over its features.
 
-use descent_autograd::{Parameter, Tensor, Var};
+use descent_autograd::{Composite, Parameter, Tensor, Var};
 
 use crate::{LayerSpec, Module, ModuleSpec, Visitor};
 
@@ -74,17 +74,28 @@ impl Module for LayerNorm {
         if let Some(problem) = self.input_error(&input) {
             panic!("{problem}");
         }
+        let tape = input.tape();
+        let first_node = tape.len();
         let last = input.ndim() - 1;
         let centered = input - input.mean_axis(last, true);
         let variance = (centered * centered).mean_axis(last, true);
         let normalized = centered * (1.0 / (variance + self.eps).sqrt());
-        let tape = input.tape();
-        match (&self.weight, &self.bias) {
+        let (output, weight, bias) = match (&self.weight, &self.bias) {
             (Some(weight), Some(bias)) => {
-                normalized * tape.parameter(weight) + tape.parameter(bias)
+                let (weight, bias) = (tape.parameter(weight), tape.parameter(bias));
+                (normalized * weight + bias, Some(weight), Some(bias))
             }
-            _ => normalized,
-        }
+            _ => (normalized, None, None),
+        };
+        // For the ONNX export: these ops are one LayerNormalization.
+        let composite = Composite::LayerNorm {
+            input: input.node(),
+            weight: weight.map(|weight| weight.node()),
+            bias: bias.map(|bias| bias.node()),
+            eps: self.eps,
+        };
+        tape.record_composite(composite, first_node, output);
+        output
     }
 
     fn input_error(&self, input: &Var<'_>) -> Option<String> {

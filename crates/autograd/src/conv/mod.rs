@@ -40,11 +40,15 @@ pub(crate) const CHUNKS: usize = 4;
 /// The geometry of a window sliding over the two spatial axes of an image:
 /// a convolution's kernel or a pooling window. Each pair is (height, width).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Window {
-    pub(crate) kernel: [usize; 2],
-    pub(crate) stride: [usize; 2],
-    pub(crate) padding: [usize; 2],
-    pub(crate) dilation: [usize; 2],
+pub struct Window {
+    /// The kernel's or pooling window's size.
+    pub kernel: [usize; 2],
+    /// How far the window moves between outputs.
+    pub stride: [usize; 2],
+    /// Zeros (or, for max pooling, nothing) added on each side.
+    pub padding: [usize; 2],
+    /// The spacing between the window's taps.
+    pub dilation: [usize; 2],
 }
 
 impl Window {

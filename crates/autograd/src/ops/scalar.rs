@@ -14,7 +14,7 @@ impl<'t> Var<'t> {
 
     /// `self + scalar`.
     pub fn add_scalar(self, scalar: f32) -> Var<'t> {
-        self.map(Op::AddScalar(self.id), move |x| x + scalar)
+        self.map(Op::AddScalar(self.id, scalar), move |x| x + scalar)
     }
 
     /// `self · scalar`.
