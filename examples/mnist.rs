@@ -292,6 +292,26 @@ fn run(args: &Args) -> Result<(), String> {
 
 fn train(args: &Args, threads: usize) -> Result<(), String> {
     let started = Instant::now();
+    // MPI is set up on the thread that trains, which this one is; the
+    // trainer borrows it, so it is made first.
+    #[cfg(feature = "mpi")]
+    let world = match args.distributed {
+        true => Some(descent::distributed::World::init().map_err(|e| e.to_string())?),
+        false => None,
+    };
+    // In a data-parallel run every rank runs this function; rank 0 alone
+    // prints (the trainer's own lines are rank 0's already) and exports.
+    #[cfg(feature = "mpi")]
+    let leader = world.as_ref().is_none_or(|world| world.is_leader());
+    #[cfg(not(feature = "mpi"))]
+    let leader = true;
+    macro_rules! say {
+        ($($argument:tt)*) => {
+            if leader {
+                println!($($argument)*);
+            }
+        };
+    }
     let Mnist { train, test } = Mnist::load(&args.data).map_err(|e| {
         format!("{e} (pass --data DIR with a folder holding the four MNIST-format IDX files)")
     })?;
@@ -299,7 +319,7 @@ fn train(args: &Args, threads: usize) -> Result<(), String> {
         Some(limit) => train.take(limit),
         None => train,
     };
-    println!(
+    say!(
         "data: {} ({} training, {} test images of {}x{}), loaded in {:.2}s",
         args.data.display(),
         train.len(),
@@ -347,20 +367,14 @@ fn train(args: &Args, threads: usize) -> Result<(), String> {
     if let Some(path) = &args.save {
         trainer = trainer.checkpoint_file(path);
     }
-    // MPI is set up on the thread that trains, which this one is.
-    #[cfg(feature = "mpi")]
-    let world = match args.distributed {
-        true => Some(descent::distributed::World::init().map_err(|e| e.to_string())?),
-        false => None,
-    };
     #[cfg(feature = "mpi")]
     if let Some(world) = &world {
         trainer = trainer.distributed(world);
     }
     if let Some(resumed) = &resumed {
-        resumed.restore(&mut trainer, &settings, train.len())?;
+        resumed.restore(&mut trainer, &settings, train.len(), leader)?;
     }
-    println!(
+    say!(
         "model: {} → {} → {} ({} parameters); {:?}, lr {}, {:?} schedule, batch {}, {} thread(s), seed {}",
         train.input_size(),
         settings.hidden
@@ -381,10 +395,10 @@ fn train(args: &Args, threads: usize) -> Result<(), String> {
     let history = trainer
         .fit(&train, Some(&test))
         .map_err(|e| e.to_string())?;
-    if let Some(path) = &args.export_onnx {
+    if let (Some(path), true) = (&args.export_onnx, leader) {
         descent::onnx::export(&model, &[1, train.input_size()], path)
             .map_err(|e| format!("cannot export {}: {e}", path.display()))?;
-        println!("exported {}", path.display());
+        say!("exported {}", path.display());
     }
     let accuracy = |record: &EpochRecord| record.get("test_accuracy").unwrap_or(f64::NAN);
     if let (Some(best), Some(last)) = (
@@ -395,7 +409,7 @@ fn train(args: &Args, threads: usize) -> Result<(), String> {
         history.last(),
     ) {
         let train_seconds: f64 = history.epochs.iter().map(|record| record.seconds).sum();
-        println!(
+        say!(
             "best test accuracy {:.2}% (epoch {}); final {:.2}%; {:.1}s per epoch, {:.1}s in all",
             100.0 * accuracy(best),
             best.epoch,
@@ -403,7 +417,7 @@ fn train(args: &Args, threads: usize) -> Result<(), String> {
             train_seconds / history.epochs.len() as f64,
             started.elapsed().as_secs_f64()
         );
-        println!(
+        say!(
             "wrote {} and {}",
             args.out.join("metrics.csv").display(),
             args.out.join("curves.svg").display()
@@ -443,6 +457,7 @@ impl<'a> Resumed<'a> {
         trainer: &mut Trainer<'_>,
         settings: &Settings,
         train_len: usize,
+        leader: bool,
     ) -> Result<(), String> {
         let cannot = |e: &dyn Display| format!("cannot resume from {}: {e}", self.path.display());
         // The file's loader and schedule must be the ones its notes name.
@@ -475,12 +490,14 @@ impl<'a> Resumed<'a> {
                 progress.epoch
             ));
         }
-        println!(
-            "resumed from {}: {} epoch(s), {} step(s) done",
-            self.path.display(),
-            progress.epoch,
-            progress.step
-        );
+        if leader {
+            println!(
+                "resumed from {}: {} epoch(s), {} step(s) done",
+                self.path.display(),
+                progress.epoch,
+                progress.step
+            );
+        }
         if self.plan.replan_schedule {
             trainer.optimizer_mut().set_learning_rate(settings.lr);
             let mut schedule = settings
@@ -494,14 +511,16 @@ impl<'a> Resumed<'a> {
                 }
             }
             trainer.set_schedule(schedule.map(Into::into));
-            for change in &self.plan.changes {
-                println!("resume applies {change}");
+            if leader {
+                for change in &self.plan.changes {
+                    println!("resume applies {change}");
+                }
+                println!(
+                    "resume: epoch {} continues at lr {:.6e}",
+                    progress.epoch + 1,
+                    trainer.optimizer().learning_rate()
+                );
             }
-            println!(
-                "resume: epoch {} continues at lr {:.6e}",
-                progress.epoch + 1,
-                trainer.optimizer().learning_rate()
-            );
         }
         Ok(())
     }
