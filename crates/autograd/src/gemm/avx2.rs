@@ -10,13 +10,20 @@
 //!   `8·VECTORS` columns of `c` in registers (12 accumulators of the 16
 //!   registers, leaving room for the panel row and one broadcast).
 //! - `a` (row-major, or column-major for a weight gradient's `dyᵀ`) is
-//!   broadcast from where it is, never packed.
+//!   packed [`CHUNK_ROWS`] rows at a time, each block of [`ROWS`] rows step
+//!   by step, so that a micro-kernel reads it as one stream. Unlike the
+//!   AVX-512 kernel, which broadcasts from `a` where it lies, this one has a
+//!   panel a quarter as wide and so walks `a` four times as often: from six
+//!   rows at once, `a` came from L2 in six strands and held the kernel at
+//!   about 57 % of the FMA peak on Zen 3 (`examples/gemm_efficiency`).
+//!   The steps where a block of a row-major `a` is all zero are noted as it
+//!   is packed.
 //! - `b` is packed a panel of `8·VECTORS` columns × [`DEPTH`] rows at a time
 //!   into an aligned buffer on the stack (8 KiB, in L1); the rows that are
 //!   all zero are noted as it is packed.
-//! - Depth blocks are the outer loop, as in the AVX-512 kernel, and a row
-//!   block's list of non-zero steps is built as the first panel reaches it
-//!   and serves every panel.
+//! - A chunk of rows runs every depth block before the next chunk, so its
+//!   rows of `c` stay in L2; every element of `c` still sums its depth
+//!   blocks in order, as in the AVX-512 kernel.
 //!
 //! Every element of `c` is a sum over `k` in increasing order, in the same
 //! depth blocks as the AVX-512 kernel and with the same operations (one FMA
@@ -42,12 +49,11 @@ const PANEL_WIDTH: usize = LANES * VECTORS;
 /// AVX-512 kernel's depth, so that both kernels cut `k` the same way. Step
 /// offsets fit a byte and a block's steps a `u128`.
 const DEPTH: usize = 128;
-/// Floats in one 64-byte cache line: the prefetch distance's unit.
-const LINE: usize = 16;
-/// The tallest row-major `a` whose row blocks get step lists (batches of up
-/// to 1024), as in the AVX-512 kernel.
-const LISTED_ROWS: usize = 1024_usize.next_multiple_of(ROWS);
-const LISTED_BLOCKS: usize = LISTED_ROWS / ROWS;
+/// Rows of `a` packed at once: 16 row blocks, 48 KiB at full depth, on the
+/// stack and in L2 while every panel of `b` passes over them. Each chunk
+/// packs the panels of `b` again, which costs one copy of `b` per 96 rows.
+const CHUNK_ROWS: usize = 16 * ROWS;
+const CHUNK_BLOCKS: usize = CHUNK_ROWS / ROWS;
 
 /// Whether this kernel runs here and is the better choice for an `m × k` by
 /// `k × n` product with operands laid out like these: the AVX-512 kernel's
@@ -68,6 +74,12 @@ pub(super) fn applies(
 
 #[repr(C, align(64))]
 struct Panel([MaybeUninit<f32>; DEPTH * PANEL_WIDTH]);
+
+/// A chunk of `a`, packed: row block `r`'s step `p` is the [`ROWS`] floats
+/// from `(r · DEPTH + p) · ROWS`. The packing writes whole registers, so a
+/// register's worth of slack follows the last block.
+#[repr(C, align(64))]
+struct PackedRows([MaybeUninit<f32>; CHUNK_ROWS * DEPTH + LANES]);
 
 /// How a finished block of accumulators lands in `c`: stored, and with
 /// `relu` (on the last depth block of a fused linear-ReLU) clamped at zero.
@@ -137,140 +149,135 @@ pub(super) unsafe fn gemm(
     let depth = k.div_ceil(k.div_ceil(DEPTH));
     let mut panel = Panel([MaybeUninit::uninit(); DEPTH * PANEL_WIDTH]);
     let panel_ptr = panel.0.as_mut_ptr().cast::<f32>();
+    let mut packed = PackedRows([MaybeUninit::uninit(); CHUNK_ROWS * DEPTH + LANES]);
+    let packed_ptr = packed.0.as_mut_ptr().cast::<f32>();
     let a_columns = a.row_stride == 1;
     // Only a row-major `a` is listed, as in the AVX-512 kernel: a
     // column-major `a` is a weight gradient's `dyᵀ`, whose blocks are one
     // sample's units and almost never all zero.
-    let mut lists = (!a_columns && m <= LISTED_ROWS).then(StepLists::new);
-    for (block, p0) in (0..k).step_by(depth).enumerate() {
-        let block_depth = depth.min(k - p0);
-        for j0 in (0..n).step_by(PANEL_WIDTH) {
-            let columns = Columns::new(PANEL_WIDTH.min(n - j0));
-            // A narrow last panel runs a narrower kernel instead of
-            // multiplying zeros.
-            let vectors = PANEL_WIDTH.min(n - j0).div_ceil(LANES);
-            let nonzero_b_rows = pack_panel(
-                panel_ptr,
-                b.ptr
-                    .offset(p0 as isize * b.row_stride + j0 as isize * b.column_stride),
-                b.row_stride,
-                b.column_stride,
-                block_depth,
-                PANEL_WIDTH.min(n - j0),
-                &columns,
-            );
-            let panel_is_finite = super::all_finite(std::slice::from_raw_parts(
-                panel_ptr,
-                block_depth * PANEL_WIDTH,
-            ));
-            let kind = if block > 0 {
-                Store::Blend { alpha, beta: 1.0 }
-            } else if !bias.is_null() {
-                Store::Bias {
-                    alpha,
-                    bias: bias.add(j0),
-                }
-            } else if beta == 0.0 {
-                Store::Overwrite { alpha }
-            } else {
-                Store::Blend { alpha, beta }
-            };
-            let update = Update {
-                kind,
-                relu: relu && p0 + block_depth == k,
-            };
-            // Zero rows of `b` (a blank stretch of an image) need no step either.
-            let all_b_rows = first_steps(block_depth);
-            let mut b_steps = Steps::new();
-            if nonzero_b_rows != all_b_rows {
-                b_steps.extend(nonzero_b_rows);
-            }
-            let mut both = Steps::new();
-            let mut i0 = 0;
-            while i0 < m {
+    let mut lists = StepLists::new();
+    // A chunk of rows runs all its depth blocks before the next chunk, so
+    // that its rows of `c` (96 × `n`) stay in L2 from one depth block to the
+    // next; every element still sums its depth blocks in order.
+    for chunk in (0..m).step_by(CHUNK_ROWS) {
+        let chunk_rows = CHUNK_ROWS.min(m - chunk);
+        for (block, p0) in (0..k).step_by(depth).enumerate() {
+            let block_depth = depth.min(k - p0);
+            let all_steps = first_steps(block_depth);
+            for (index, i0) in (chunk..chunk + chunk_rows).step_by(ROWS).enumerate() {
                 let rows = ROWS.min(m - i0);
-                let a_block = a
+                let source = a
                     .ptr
                     .offset(i0 as isize * a.row_stride + p0 as isize * a.column_stride);
-                let c_block = c.offset(i0 as isize * c_row_stride + j0 as isize);
-                if let (Some(lists), 0) = (&mut lists, j0) {
-                    // Listed just before the first panel uses the block, so the
-                    // micro-kernel finds its rows in L1.
-                    lists.fill(a, m, i0, p0, block_depth);
+                let target = packed_ptr.add(index * DEPTH * ROWS);
+                if a_columns {
+                    pack_column_major_rows(
+                        target,
+                        source,
+                        a.column_stride,
+                        rows,
+                        block_depth,
+                        m - i0,
+                    );
+                    lists.set(index, all_steps, all_steps);
+                } else {
+                    let nonzero =
+                        pack_row_major_rows(target, source, a.row_stride, rows, block_depth);
+                    lists.set(index, nonzero, all_steps);
                 }
+            }
+            for j0 in (0..n).step_by(PANEL_WIDTH) {
+                let width = PANEL_WIDTH.min(n - j0);
+                let columns = Columns::new(width);
+                // A narrow last panel runs a narrower kernel instead of
+                // multiplying zeros.
+                let vectors = width.div_ceil(LANES);
+                let nonzero_b_rows = pack_panel(
+                    panel_ptr,
+                    b.ptr
+                        .offset(p0 as isize * b.row_stride + j0 as isize * b.column_stride),
+                    b.row_stride,
+                    b.column_stride,
+                    block_depth,
+                    width,
+                    &columns,
+                );
                 // A NaN or infinity in the panel must meet every row of `a`,
                 // zeros included (0 · NaN is NaN), so that panel skips no step
                 // on `a`'s account.
-                let a_steps = lists
-                    .as_ref()
-                    .filter(|_| panel_is_finite)
-                    .map(|lists| lists.block(i0 / ROWS));
-                let steps = match (a_steps, nonzero_b_rows == all_b_rows) {
-                    (Some(a_steps), true) => a_steps,
-                    (None, true) => None,
-                    (None | Some(None), false) => Some(b_steps.as_slice()),
-                    (Some(Some(a_steps)), false) => {
-                        both.clear();
-                        both.extend_filtered(a_steps, nonzero_b_rows);
-                        Some(both.as_slice())
-                    }
-                };
-                let (count, list) = match steps {
-                    Some(steps) => (steps.len(), steps.as_ptr()),
-                    None => (block_depth, std::ptr::null()),
-                };
-                let run = micro_kernel_for(rows, vectors, a_columns, steps.is_some());
-                run(
-                    count,
-                    list,
-                    a_block,
-                    a.row_stride,
-                    a.column_stride,
+                let panel_is_finite = super::all_finite(std::slice::from_raw_parts(
                     panel_ptr,
-                    &columns,
-                    c_block,
-                    c_row_stride,
-                    update,
-                );
-                i0 += ROWS;
+                    block_depth * PANEL_WIDTH,
+                ));
+                let kind = if block > 0 {
+                    Store::Blend { alpha, beta: 1.0 }
+                } else if !bias.is_null() {
+                    Store::Bias {
+                        alpha,
+                        bias: bias.add(j0),
+                    }
+                } else if beta == 0.0 {
+                    Store::Overwrite { alpha }
+                } else {
+                    Store::Blend { alpha, beta }
+                };
+                let update = Update {
+                    kind,
+                    relu: relu && p0 + block_depth == k,
+                };
+                // Zero rows of `b` (a blank stretch of an image) need no step either.
+                let mut b_steps = Steps::new();
+                if nonzero_b_rows != all_steps {
+                    b_steps.extend(nonzero_b_rows);
+                }
+                let mut both = Steps::new();
+                for (index, i0) in (chunk..chunk + chunk_rows).step_by(ROWS).enumerate() {
+                    let rows = ROWS.min(m - i0);
+                    let a_steps = lists.block(index).filter(|_| panel_is_finite);
+                    let steps = match (a_steps, nonzero_b_rows == all_steps) {
+                        (a_steps, true) => a_steps,
+                        (None, false) => Some(b_steps.as_slice()),
+                        (Some(a_steps), false) => {
+                            both.clear();
+                            both.extend_filtered(a_steps, nonzero_b_rows);
+                            Some(both.as_slice())
+                        }
+                    };
+                    let (count, list) = match steps {
+                        Some(steps) => (steps.len(), steps.as_ptr()),
+                        None => (block_depth, std::ptr::null()),
+                    };
+                    let run = micro_kernel_for(rows, vectors, steps.is_some());
+                    run(
+                        count,
+                        list,
+                        packed_ptr.add(index * DEPTH * ROWS),
+                        panel_ptr,
+                        &columns,
+                        c.offset(i0 as isize * c_row_stride + j0 as isize),
+                        c_row_stride,
+                        update,
+                    );
+                }
             }
         }
     }
 }
 
 /// The micro-kernel for a block of `rows` rows (`ROWS`, or fewer at the
-/// bottom of `c`), `a`'s layout, and whether it runs listed steps.
-type MicroKernel = unsafe fn(
-    usize,
-    *const u8,
-    *const f32,
-    isize,
-    isize,
-    *const f32,
-    &Columns,
-    *mut f32,
-    isize,
-    Update,
-);
+/// bottom of `c`), and whether it runs listed steps.
+type MicroKernel =
+    unsafe fn(usize, *const u8, *const f32, *const f32, &Columns, *mut f32, isize, Update);
 
-fn micro_kernel_for(
-    rows: usize,
-    vectors: usize,
-    a_column_major: bool,
-    listed: bool,
-) -> MicroKernel {
+fn micro_kernel_for(rows: usize, vectors: usize, listed: bool) -> MicroKernel {
     macro_rules! table {
         ($($r:literal)*) => {
-            match (rows, vectors, a_column_major, listed) {
+            match (rows, vectors, listed) {
                 $(
-                    ($r, 2, false, false) => micro_kernel::<$r, 2, false, false>,
-                    ($r, 1, false, false) => micro_kernel::<$r, 1, false, false>,
-                    ($r, 2, true, false) => micro_kernel::<$r, 2, true, false>,
-                    ($r, 1, true, false) => micro_kernel::<$r, 1, true, false>,
-                    ($r, 2, false, true) => micro_kernel::<$r, 2, false, true>,
-                    ($r, 1, false, true) => micro_kernel::<$r, 1, false, true>,
-                    ($r, 2, true, true) => micro_kernel::<$r, 2, true, true>,
-                    ($r, 1, true, true) => micro_kernel::<$r, 1, true, true>,
+                    ($r, 2, false) => micro_kernel::<$r, 2, false>,
+                    ($r, 1, false) => micro_kernel::<$r, 1, false>,
+                    ($r, 2, true) => micro_kernel::<$r, 2, true>,
+                    ($r, 1, true) => micro_kernel::<$r, 1, true>,
                 )*
                 _ => unreachable!("a block has 1 to {ROWS} rows and 1 to {VECTORS} vectors"),
             }
@@ -282,7 +289,7 @@ fn micro_kernel_for(
 
 /// `R` rows × `8 · V` columns of `c` from `count` steps of the inner sum:
 /// `R · V` accumulators stay in registers; each step loads one row of the
-/// panel and broadcasts one element of `a` per row.
+/// panel and broadcasts one element of the packed block of `a` per row.
 ///
 /// The steps are the first `count` of the depth block, or, when `LISTED`,
 /// the `count` offsets in `list`, in increasing order: skipping a step whose
@@ -291,17 +298,10 @@ fn micro_kernel_for(
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn micro_kernel<
-    const R: usize,
-    const V: usize,
-    const A_COLUMN_MAJOR: bool,
-    const LISTED: bool,
->(
+unsafe fn micro_kernel<const R: usize, const V: usize, const LISTED: bool>(
     count: usize,
     list: *const u8,
     a: *const f32,
-    a_row_stride: isize,
-    a_column_stride: isize,
     panel: *const f32,
     columns: &Columns,
     c: *mut f32,
@@ -309,58 +309,24 @@ unsafe fn micro_kernel<
     update: Update,
 ) {
     let mut acc = [[_mm256_setzero_ps(); V]; R];
-    if A_COLUMN_MAJOR {
-        // One column of the block of `a` is R consecutive floats.
-        let mut a_column = a;
-        let mut b_row = panel;
-        for index in 0..count {
-            if LISTED {
-                let p = *list.add(index) as usize;
-                a_column = a.wrapping_offset(p as isize * a_column_stride);
-                b_row = panel.add(p * PANEL_WIDTH);
-            }
-            // A hint only: the address may lie past the end of `a`, hence the
-            // wrapping arithmetic.
-            _mm_prefetch::<_MM_HINT_T0>(a_column.wrapping_offset(8 * a_column_stride).cast());
-            let b: [__m256; V] = std::array::from_fn(|v| _mm256_load_ps(b_row.add(v * LANES)));
-            for (i, row) in acc.iter_mut().enumerate() {
-                let a = _mm256_broadcast_ss(&*a_column.add(i));
-                for (sum, &b) in row.iter_mut().zip(&b) {
-                    *sum = _mm256_fmadd_ps(a, b, *sum);
-                }
-            }
-            if !LISTED {
-                // Past the last step this leaves `a`, so it must not be `offset`.
-                a_column = a_column.wrapping_offset(a_column_stride);
-                b_row = b_row.add(PANEL_WIDTH);
+    let mut a_step = a;
+    let mut b_row = panel;
+    for index in 0..count {
+        if LISTED {
+            let p = *list.add(index) as usize;
+            a_step = a.add(p * ROWS);
+            b_row = panel.add(p * PANEL_WIDTH);
+        }
+        let b: [__m256; V] = std::array::from_fn(|v| _mm256_load_ps(b_row.add(v * LANES)));
+        for (i, row) in acc.iter_mut().enumerate() {
+            let a = _mm256_broadcast_ss(&*a_step.add(i));
+            for (sum, &b) in row.iter_mut().zip(&b) {
+                *sum = _mm256_fmadd_ps(a, b, *sum);
             }
         }
-    } else {
-        let a_rows: [*const f32; R] = std::array::from_fn(|i| a.offset(i as isize * a_row_stride));
-        let mut b_row = panel;
-        for index in 0..count {
-            let p = if LISTED {
-                let p = *list.add(index) as usize;
-                b_row = panel.add(p * PANEL_WIDTH);
-                p
-            } else {
-                index
-            };
-            if index % LINE == 0 {
-                for a_row in &a_rows {
-                    _mm_prefetch::<_MM_HINT_T0>(a_row.wrapping_add(p + 2 * LINE).cast());
-                }
-            }
-            let b: [__m256; V] = std::array::from_fn(|v| _mm256_load_ps(b_row.add(v * LANES)));
-            for (row, a_row) in acc.iter_mut().zip(&a_rows) {
-                let a = _mm256_broadcast_ss(&*a_row.add(p));
-                for (sum, &b) in row.iter_mut().zip(&b) {
-                    *sum = _mm256_fmadd_ps(a, b, *sum);
-                }
-            }
-            if !LISTED {
-                b_row = b_row.add(PANEL_WIDTH);
-            }
+        if !LISTED {
+            a_step = a_step.add(ROWS);
+            b_row = b_row.add(PANEL_WIDTH);
         }
     }
     let zero = _mm256_setzero_ps();
@@ -473,69 +439,117 @@ impl Steps {
     }
 }
 
-/// For each block of `ROWS` rows of a row-major `a`, the steps of the current
-/// depth block at which at least one of its rows is not zero (see the
-/// AVX-512 kernel's `StepLists`).
+/// For each row block of the packed chunk, the steps of the current depth
+/// block at which at least one of its rows is not zero.
 struct StepLists {
-    blocks: [Steps; LISTED_BLOCKS],
+    blocks: [Steps; CHUNK_BLOCKS],
     /// Whether a block runs every step: then it runs the unlisted kernel.
-    dense: [bool; LISTED_BLOCKS],
+    dense: [bool; CHUNK_BLOCKS],
 }
 
 impl StepLists {
     fn new() -> Self {
         StepLists {
             blocks: std::array::from_fn(|_| Steps::new()),
-            dense: [true; LISTED_BLOCKS],
+            dense: [true; CHUNK_BLOCKS],
         }
     }
 
-    /// Lists the steps `p0 .. p0 + depth` of the row block starting at row
-    /// `i0` of an `m`-row `a` with unit column stride.
-    ///
-    /// # Safety
-    /// As for [`gemm`]; `m` ≤ [`LISTED_ROWS`], `depth` ≤ [`DEPTH`].
-    #[target_feature(enable = "avx2")]
-    unsafe fn fill(&mut self, a: Operand, m: usize, i0: usize, p0: usize, depth: usize) {
-        let row = |i: usize| a.ptr.offset(i as isize * a.row_stride).add(p0);
-        // The next block's rows arrive while this block's micro-kernel runs.
-        for i in (i0 + ROWS)..(i0 + 2 * ROWS).min(m) {
-            for line in (0..depth).step_by(LINE) {
-                _mm_prefetch::<_MM_HINT_T0>(row(i).add(line).cast());
-            }
-        }
-        let zero = _mm256_setzero_ps();
-        let mut nonzero_steps = 0u128;
-        for g in (0..depth).step_by(LANES) {
-            let full = depth - g >= LANES;
-            let lanes = first_lanes(depth - g);
-            let mut nonzero = zero;
-            for i in i0..(i0 + ROWS).min(m) {
-                let values = if full {
-                    _mm256_loadu_ps(row(i).add(g))
-                } else {
-                    _mm256_maskload_ps(row(i).add(g), lanes)
-                };
-                // Unordered compare: a NaN is kept, so it still spreads.
-                nonzero = _mm256_or_ps(nonzero, _mm256_cmp_ps::<_CMP_NEQ_UQ>(values, zero));
-            }
-            // Lanes past `depth` were loaded as zeros and compare equal.
-            let bits = _mm256_movemask_ps(nonzero) as u32 as u128;
-            nonzero_steps |= bits << g;
-        }
-        let block = i0 / ROWS;
-        let dense = nonzero_steps == first_steps(depth);
+    /// Notes the `nonzero` steps of row block `block`, of `all` in the
+    /// depth block.
+    fn set(&mut self, block: usize, nonzero: u128, all: u128) {
+        let dense = nonzero == all;
         self.dense[block] = dense;
         let steps = &mut self.blocks[block];
         steps.clear();
         if !dense {
-            steps.extend(nonzero_steps);
+            steps.extend(nonzero);
         }
     }
 
     /// The listed steps of row block `block`, or `None` when it has them all.
     fn block(&self, block: usize) -> Option<&[u8]> {
         (!self.dense[block]).then(|| self.blocks[block].as_slice())
+    }
+}
+
+/// Packs `rows` (1 to [`ROWS`]) rows × `depth` steps of a row-major `a`
+/// (rows `row_stride` apart, steps contiguous) step by step: step `p` of row
+/// `r` goes to `target[p · ROWS + r]`, zeros in the rows past `rows`.
+/// Returns the steps at which some row is not zero, as bits.
+///
+/// Eight steps at a time: one register per row, transposed in registers.
+///
+/// # Safety
+/// As for [`gemm`]; `target` has room for `depth · ROWS + LANES` floats.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn pack_row_major_rows(
+    target: *mut f32,
+    source: *const f32,
+    row_stride: isize,
+    rows: usize,
+    depth: usize,
+) -> u128 {
+    let zero = _mm256_setzero_ps();
+    let mut nonzero_steps = 0u128;
+    for g in (0..depth).step_by(LANES) {
+        let steps = (depth - g).min(LANES);
+        let step_mask = first_lanes(steps);
+        let mut tile = [zero; LANES];
+        let mut nonzero = zero;
+        for (r, values) in tile.iter_mut().enumerate().take(rows) {
+            let row = source.offset(r as isize * row_stride).add(g);
+            *values = if steps == LANES {
+                _mm256_loadu_ps(row)
+            } else {
+                _mm256_maskload_ps(row, step_mask)
+            };
+            // Unordered compare: a NaN is kept, so it still spreads.
+            nonzero = _mm256_or_ps(nonzero, _mm256_cmp_ps::<_CMP_NEQ_UQ>(*values, zero));
+        }
+        // Lanes past `depth` were loaded as zeros and compare equal.
+        nonzero_steps |= (_mm256_movemask_ps(nonzero) as u32 as u128) << g;
+        transpose(&mut tile);
+        // Each store writes a whole register, [`ROWS`] floats of it for this
+        // step and two zeros that the next step's store overwrites (or that
+        // land in the slack after the block).
+        for (q, step) in tile.iter().enumerate().take(steps) {
+            _mm256_storeu_ps(target.add((g + q) * ROWS), *step);
+        }
+    }
+    nonzero_steps
+}
+
+/// Packs `rows` (1 to [`ROWS`]) rows × `depth` steps of a column-major `a`
+/// (a row block's step is `rows` contiguous floats, steps `column_stride`
+/// apart) as [`pack_row_major_rows`] lays them out. `rows_left` is how many
+/// rows `a` has from the block's first on: with eight or more, a step is
+/// read as a whole register.
+///
+/// # Safety
+/// As for [`gemm`]; `target` has room for `depth · ROWS + LANES` floats.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn pack_column_major_rows(
+    target: *mut f32,
+    source: *const f32,
+    column_stride: isize,
+    rows: usize,
+    depth: usize,
+    rows_left: usize,
+) {
+    let row_mask = first_lanes(rows);
+    for p in 0..depth {
+        let step = source.offset(p as isize * column_stride);
+        // The lanes past `rows` hold the next block's rows (or zeros), which
+        // the next step's store overwrites and the micro-kernel never reads.
+        let values = if rows_left >= LANES {
+            _mm256_loadu_ps(step)
+        } else {
+            _mm256_maskload_ps(step, row_mask)
+        };
+        _mm256_storeu_ps(target.add(p * ROWS), values);
     }
 }
 

@@ -474,6 +474,11 @@ mod tests {
             (7, 257, 129),
             (17, 257, 129),
             (40, 33, 100),
+            // Several chunks of packed rows on the AVX2 kernel (96 rows),
+            // the last ending in a partial row block, with fewer than 8
+            // rows left for a column-major `a`'s last whole block.
+            (103, 130, 48),
+            (200, 150, 40),
             (3, 0, 4),
         ] {
             for (a_layout, b_layout, c_layout) in [
