@@ -65,7 +65,10 @@ main_rs > "$scratch/by-path/src/main.rs"
 (cd "$scratch/by-path" && cargo build --release)
 
 echo "== packaged crates" >&2
-(cd "$repo" && cargo package --workspace --no-verify --allow-dirty)
+# (crates/onnx-check and crates/feature-unification are test and CI helpers,
+# publish = false.)
+(cd "$repo" && cargo package --workspace --exclude descent-onnx-check \
+  --exclude descent-feature-unification --no-verify --allow-dirty)
 rm -rf "$scratch/packaged"
 mkdir -p "$scratch/packaged/src" "$scratch/packaged/crates"
 patches="[patch.crates-io]"

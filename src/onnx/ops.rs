@@ -1,8 +1,8 @@
 //! The ONNX form of each op on the tape: one match arm per op.
 //!
 //! Adding an op to the export is one arm in [`translate`] and a test in
-//! `tests/onnx_export.rs` that runs the exported graph. An op without an arm
-//! is refused with its name and module, never skipped.
+//! `crates/onnx-check/tests/onnx_export.rs` that runs the exported graph. An
+//! op without an arm is refused with its name and module, never skipped.
 
 use std::f32::consts::FRAC_1_SQRT_2;
 

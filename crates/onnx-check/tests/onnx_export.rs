@@ -334,7 +334,10 @@ fn an_image_model_flattens_with_a_dynamic_batch() {
 
 #[test]
 fn a_tabular_classifier_trained_on_the_penguins_gives_the_same_outputs() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/tabular/penguins.csv");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/tabular/penguins.csv"
+    );
     let data = CsvOptions::classes("species")
         .features([
             "bill_length_mm",
