@@ -65,11 +65,18 @@ main_rs > "$scratch/by-path/src/main.rs"
 (cd "$scratch/by-path" && cargo build --release)
 
 echo "== packaged crates" >&2
-(cd "$repo" && cargo package --workspace --no-verify --allow-dirty)
+# `cargo package --workspace` also packages members marked `publish = false`
+# (test crates), so the publishable members are named one by one.
+publishable=$(cd "$repo" && cargo metadata --no-deps --format-version 1 |
+  jq -r '.packages[] | select(.publish != []) | "--package=\(.name)"')
+# Crates of earlier versions or of removed members would be unpacked too.
+rm -rf "$CARGO_TARGET_DIR/package"
+# shellcheck disable=SC2086 # one word per member
+(cd "$repo" && cargo package $publishable --no-verify --allow-dirty)
 rm -rf "$scratch/packaged"
 mkdir -p "$scratch/packaged/src" "$scratch/packaged/crates"
 patches="[patch.crates-io]"
-for crate in "$repo"/target/package/*.crate; do
+for crate in "$CARGO_TARGET_DIR"/package/*.crate; do
   bytes=$(stat -c %s "$crate")
   echo "$(basename "$crate"): $bytes bytes" >&2
   if ((bytes >= 10 * 1000 * 1000)); then
@@ -92,7 +99,7 @@ echo "== throughput, $threads thread(s), DESCENT_CPU=${DESCENT_CPU:-unset}" >&2
 for ((round = 1; round <= rounds; round++)); do
   for workload in W1 W2 S1; do
     printf 'repo     '
-    "$repo/target/release/examples/throughput" --threads "$threads" --workloads "$workload" --data "$data"
+    "$CARGO_TARGET_DIR/release/examples/throughput" --threads "$threads" --workloads "$workload" --data "$data"
     printf 'by-path  '
     "$CARGO_TARGET_DIR/release/descent-by-path" --threads "$threads" --workloads "$workload" --data "$data"
   done
