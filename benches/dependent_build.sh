@@ -34,10 +34,9 @@
 # descent-data 74,546; descent-derive 17,795; descent-nn 290,492;
 # descent-optim 160,434; all far under 10 MB (data/ is excluded). The
 # packaged project built from them and trained a W1 epoch:
-#   {"framework":"descent","workload":"W1","threads":1,"samples_per_s":25675.9}
-# Repo vs by-path, 1 thread, samples/s in run order (the session ended in
-# round 3): W1 96,666/97,215, 95,803/79,776, 126,318/109,719; W2
-# 14,548/14,305, 14,092/14,462, 14,969/-; S1 10,823/11,716, 10,452/11,588.
+#   {"framework":"descent","workload":"W1","threads":1,"samples_per_s":108786.6}
+# Repo vs by-path, 1 thread, samples/s in run order: W1 96,666/97,215, 95,803/79,776, 126,318/109,719; W2
+# 14,548/14,305, 14,092/14,462, 14,969/15,233; S1 10,823/11,716, 10,452/11,588, 11,090/10,500.
 # Load average 8-9: single figures move by 10-30%; only the interleaved pairs
 # compare, and more rounds on a quieter machine are needed for the 5% check.
 set -euo pipefail
