@@ -17,8 +17,28 @@
 #   bash benches/dependent_build.sh [scratch-dir]   # default /tmp/descent-dependent
 #   ROUNDS=3 THREADS=2 bash benches/dependent_build.sh
 #
-# The scratch projects share one target/ inside the scratch directory (the
-# dependencies build once, about 10 minutes on 2 cores).
+# The scratch projects and the repository's example share one target/ inside
+# the scratch directory. On the shared 2-core machine of 2026-11-27
+# (CARGO_BUILD_JOBS=1, load 7-9) the by-path project took 8.5 minutes from
+# empty, the packaged one 4.5 more (the dependencies are reused), and the
+# repository's example builds them again (its release profile has debug = 1,
+# and its dev-dependencies, tract-onnx among them, come in).
+#
+# Last run, 2026-11-27, AMD EPYC Zen 3 (AVX2 + FMA, no AVX-512: the AVX2 path
+# is the default there), cargo 1.95.0:
+#
+#   CARGO_BUILD_JOBS=1 ROUNDS=3 nice -n 10 \
+#     bash benches/dependent_build.sh /work/wt/dependent-scratch
+#
+# Packaged crates (bytes): descent 362,122; descent-autograd 107,933;
+# descent-data 74,546; descent-derive 17,795; descent-nn 290,492;
+# descent-optim 160,434; all far under 10 MB (data/ is excluded). The
+# packaged project built from them and trained a W1 epoch:
+#   {"framework":"descent","workload":"W1","threads":1,"samples_per_s":108786.6}
+# Repo vs by-path, 1 thread, samples/s in run order: W1 96,666/97,215, 95,803/79,776, 126,318/109,719; W2
+# 14,548/14,305, 14,092/14,462, 14,969/15,233; S1 10,823/11,716, 10,452/11,588, 11,090/10,500.
+# Load average 8-9: single figures move by 10-30%; only the interleaved pairs
+# compare, and more rounds on a quieter machine are needed for the 5% check.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 scratch=${1:-/tmp/descent-dependent}
@@ -65,14 +85,18 @@ main_rs > "$scratch/by-path/src/main.rs"
 (cd "$scratch/by-path" && cargo build --release)
 
 echo "== packaged crates" >&2
-# (crates/onnx-check and crates/feature-unification are test and CI helpers,
-# publish = false.)
-(cd "$repo" && cargo package --workspace --exclude descent-onnx-check \
-  --exclude descent-feature-unification --no-verify --allow-dirty)
+# `cargo package --workspace` also packages members marked `publish = false`
+# (test crates), so the publishable members are named one by one.
+publishable=$(cd "$repo" && cargo metadata --no-deps --format-version 1 |
+  jq -r '.packages[] | select(.publish != []) | "--package=\(.name)"')
+# Crates of earlier versions or of removed members would be unpacked too.
+rm -rf "$CARGO_TARGET_DIR/package"
+# shellcheck disable=SC2086 # one word per member
+(cd "$repo" && cargo package $publishable --no-verify --allow-dirty)
 rm -rf "$scratch/packaged"
 mkdir -p "$scratch/packaged/src" "$scratch/packaged/crates"
 patches="[patch.crates-io]"
-for crate in "$repo"/target/package/*.crate; do
+for crate in "$CARGO_TARGET_DIR"/package/*.crate; do
   bytes=$(stat -c %s "$crate")
   echo "$(basename "$crate"): $bytes bytes" >&2
   if ((bytes >= 10 * 1000 * 1000)); then
@@ -95,7 +119,7 @@ echo "== throughput, $threads thread(s), DESCENT_CPU=${DESCENT_CPU:-unset}" >&2
 for ((round = 1; round <= rounds; round++)); do
   for workload in W1 W2 S1; do
     printf 'repo     '
-    "$repo/target/release/examples/throughput" --threads "$threads" --workloads "$workload" --data "$data"
+    "$CARGO_TARGET_DIR/release/examples/throughput" --threads "$threads" --workloads "$workload" --data "$data"
     printf 'by-path  '
     "$CARGO_TARGET_DIR/release/descent-by-path" --threads "$threads" --workloads "$workload" --data "$data"
   done
