@@ -34,7 +34,7 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
-use super::Operand;
+use super::{first_steps, Operand, Steps};
 use crate::cpu::{level, CpuLevel};
 
 /// f32 lanes in one AVX register.
@@ -49,6 +49,8 @@ const PANEL_WIDTH: usize = LANES * VECTORS;
 /// AVX-512 kernel's depth, so that both kernels cut `k` the same way. Step
 /// offsets fit a byte and a block's steps a `u128`.
 const DEPTH: usize = 128;
+// The step lists ([`Steps`]) hold a depth block.
+const _: () = assert!(DEPTH <= super::MOST_STEPS);
 /// Rows of `a` packed at once: 16 row blocks, 48 KiB at full depth, on the
 /// stack and in L2 while every panel of `b` passes over them. Each chunk
 /// packs the panels of `b` again, which costs one copy of `b` per 96 rows.
@@ -384,59 +386,6 @@ unsafe fn load_columns(source: *const f32, mask: __m256i, full: bool) -> __m256 
 fn first_lanes(count: usize) -> __m256i {
     let lane_numbers = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     _mm256_cmpgt_epi32(_mm256_set1_epi32(count.min(LANES) as i32), lane_numbers)
-}
-
-/// The first `count` steps of a depth block, as a set of bits.
-fn first_steps(count: usize) -> u128 {
-    if count >= 128 {
-        u128::MAX
-    } else {
-        (1 << count) - 1
-    }
-}
-
-/// Step offsets within a depth block, in increasing order.
-struct Steps {
-    offsets: [MaybeUninit<u8>; DEPTH],
-    count: usize,
-}
-
-impl Steps {
-    fn new() -> Self {
-        Steps {
-            offsets: [MaybeUninit::uninit(); DEPTH],
-            count: 0,
-        }
-    }
-
-    fn clear(&mut self) {
-        self.count = 0;
-    }
-
-    fn as_slice(&self) -> &[u8] {
-        // SAFETY: the first `count` offsets were written.
-        unsafe { std::slice::from_raw_parts(self.offsets.as_ptr().cast(), self.count) }
-    }
-
-    /// Appends the steps whose bits are set.
-    fn extend(&mut self, steps: u128) {
-        let mut rest = steps;
-        while rest != 0 {
-            self.offsets[self.count] = MaybeUninit::new(rest.trailing_zeros() as u8);
-            self.count += 1;
-            rest &= rest - 1;
-        }
-    }
-
-    /// Appends the steps of `list` whose bits are set in `steps`.
-    fn extend_filtered(&mut self, list: &[u8], steps: u128) {
-        for &p in list {
-            // Branch-free: the offset is always written, and kept if its bit
-            // is set (`count` is at most the index in `list`, below `DEPTH`).
-            self.offsets[self.count] = MaybeUninit::new(p);
-            self.count += ((steps >> p) & 1) as usize;
-        }
-    }
 }
 
 /// For each row block of the packed chunk, the steps of the current depth

@@ -28,7 +28,7 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
-use super::Operand;
+use super::{first_steps, Operand, Steps};
 use crate::cpu::{level, CpuLevel};
 
 /// f32 lanes in one AVX-512 register.
@@ -43,6 +43,8 @@ const PANEL_WIDTH: usize = LANES * VECTORS;
 /// floats is 32 KiB, which leaves L1 (48 KiB) room for the rows of `a` and
 /// `c` streaming past. Measured on W2 against 96, 192, 256 and 512.
 const DEPTH: usize = 128;
+// The step lists ([`Steps`]) hold a depth block.
+const _: () = assert!(DEPTH <= super::MOST_STEPS);
 /// The tallest row-major `a` whose row blocks get step lists (see
 /// [`StepLists`]): batches of up to 1024, rounded up to whole blocks, for
 /// 25 KiB of lists on the stack. A taller `a` runs every step.
@@ -400,58 +402,8 @@ fn first_lanes(count: usize) -> __mmask16 {
     ((1u32 << count.min(LANES)) - 1) as __mmask16
 }
 
-/// The first `count` steps of a depth block, as a set of bits.
-fn first_steps(count: usize) -> u128 {
-    if count >= 128 {
-        u128::MAX
-    } else {
-        (1 << count) - 1
-    }
-}
-
-/// Step offsets within a depth block, in increasing order, with room for a
-/// 16-byte store past the last.
-struct Steps {
-    offsets: [MaybeUninit<u8>; DEPTH + LANES],
-    count: usize,
-}
-
+/// The AVX-512 kernel's own way to list steps (see [`Steps`]).
 impl Steps {
-    fn new() -> Self {
-        Steps {
-            offsets: [MaybeUninit::uninit(); DEPTH + LANES],
-            count: 0,
-        }
-    }
-
-    fn clear(&mut self) {
-        self.count = 0;
-    }
-
-    fn as_slice(&self) -> &[u8] {
-        // SAFETY: the first `count` offsets were written.
-        unsafe { std::slice::from_raw_parts(self.offsets.as_ptr().cast(), self.count) }
-    }
-
-    /// Appends the steps whose bits are set.
-    fn extend(&mut self, steps: u128) {
-        let mut rest = steps;
-        while rest != 0 {
-            self.offsets[self.count] = MaybeUninit::new(rest.trailing_zeros() as u8);
-            self.count += 1;
-            rest &= rest - 1;
-        }
-    }
-
-    /// Appends the steps of `list` whose bits are set in `steps`.
-    fn extend_filtered(&mut self, list: &[u8], steps: u128) {
-        for &p in list {
-            // Branch-free: the offset is always written, and kept if its bit is set.
-            self.offsets[self.count] = MaybeUninit::new(p);
-            self.count += ((steps >> p) & 1) as usize;
-        }
-    }
-
     /// Appends `base + i` for every lane `i` set in `lanes`.
     #[inline]
     #[target_feature(enable = "avx512f")]
@@ -459,7 +411,7 @@ impl Steps {
         let lane_numbers = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         let offsets = _mm512_add_epi32(_mm512_set1_epi32(base as i32), lane_numbers);
         let packed = _mm512_cvtepi32_epi8(_mm512_maskz_compress_epi32(lanes, offsets));
-        debug_assert!(self.count + LANES <= self.offsets.len());
+        debug_assert!(LANES <= super::STEP_SLACK && self.count + LANES <= self.offsets.len());
         // SAFETY: `count` is at most `DEPTH`, and the buffer has `LANES` bytes
         // of room past that.
         unsafe { _mm_storeu_si128(self.offsets.as_mut_ptr().add(self.count).cast(), packed) };

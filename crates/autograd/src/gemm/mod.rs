@@ -391,6 +391,74 @@ fn gemm_single(
     }
 }
 
+/// The most steps of the inner sum in one depth block of descent's kernels
+/// (their `DEPTH`): step offsets fit a byte and a block's steps a `u128`.
+#[cfg(target_arch = "x86_64")]
+const MOST_STEPS: usize = 128;
+/// Bytes of room past the last step offset, for the AVX-512 kernel's 16-byte
+/// stores of compressed offsets.
+#[cfg(target_arch = "x86_64")]
+const STEP_SLACK: usize = 16;
+
+/// The first `count` steps of a depth block, as a set of bits.
+#[cfg(target_arch = "x86_64")]
+fn first_steps(count: usize) -> u128 {
+    if count >= MOST_STEPS {
+        u128::MAX
+    } else {
+        (1 << count) - 1
+    }
+}
+
+/// Step offsets within a depth block, in increasing order: the steps a
+/// micro-kernel runs when it skips those where `a` or the panel of `b` is
+/// all zero.
+#[cfg(target_arch = "x86_64")]
+struct Steps {
+    offsets: [std::mem::MaybeUninit<u8>; MOST_STEPS + STEP_SLACK],
+    count: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Steps {
+    fn new() -> Self {
+        Steps {
+            offsets: [std::mem::MaybeUninit::uninit(); MOST_STEPS + STEP_SLACK],
+            count: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.count = 0;
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        // SAFETY: the first `count` offsets were written.
+        unsafe { std::slice::from_raw_parts(self.offsets.as_ptr().cast(), self.count) }
+    }
+
+    /// Appends the steps whose bits are set.
+    fn extend(&mut self, steps: u128) {
+        let mut rest = steps;
+        while rest != 0 {
+            self.offsets[self.count] = std::mem::MaybeUninit::new(rest.trailing_zeros() as u8);
+            self.count += 1;
+            rest &= rest - 1;
+        }
+    }
+
+    /// Appends the steps of `list` whose bits are set in `steps`.
+    fn extend_filtered(&mut self, list: &[u8], steps: u128) {
+        for &p in list {
+            // Branch-free: the offset is always written, and kept if its bit
+            // is set (`count` is at most the index in `list`, below
+            // `MOST_STEPS`).
+            self.offsets[self.count] = std::mem::MaybeUninit::new(p);
+            self.count += ((steps >> p) & 1) as usize;
+        }
+    }
+}
+
 /// Whether every value is finite: a packed panel holding a NaN or an
 /// infinity must not skip a step where `a` is zero, since `0 · NaN` is NaN.
 /// One pass over a panel that is in L1 after packing, and it vectorises: the
