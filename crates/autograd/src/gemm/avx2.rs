@@ -18,9 +18,11 @@
 //!   about 57 % of the FMA peak on Zen 3 (`examples/gemm_efficiency`).
 //!   The steps where a block of a row-major `a` is all zero are noted as it
 //!   is packed.
-//! - `b` is packed a panel of `8·VECTORS` columns × [`DEPTH`] rows at a time
-//!   into an aligned buffer on the stack (8 KiB, in L1); the rows that are
-//!   all zero are noted as it is packed.
+//! - `b` is packed once per product, in panels of `8·VECTORS` columns ×
+//!   [`DEPTH`] rows (8 KiB, in L1 while a chunk's row blocks pass over it),
+//!   into a buffer each thread keeps; the rows that are all zero are noted
+//!   as it is packed. (Packed again for every chunk, it cost W2 a fifth of
+//!   its step on one thread.)
 //! - A chunk of rows runs every depth block before the next chunk, so its
 //!   rows of `c` stay in L2; every element of `c` still sums its depth
 //!   blocks in order, as in the AVX-512 kernel.
@@ -32,6 +34,7 @@
 //! element is computed by the same instructions.
 
 use std::arch::x86_64::*;
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 
 use super::{first_steps, Operand, Steps};
@@ -74,8 +77,29 @@ pub(super) fn applies(
         && level() == CpuLevel::Avx2
 }
 
+/// A panel of `b` ([`DEPTH`] rows × [`PANEL_WIDTH`] columns at most),
+/// packed once per product and read by every chunk of rows.
 #[repr(C, align(64))]
-struct Panel([MaybeUninit<f32>; DEPTH * PANEL_WIDTH]);
+struct Panel {
+    rows: [MaybeUninit<f32>; DEPTH * PANEL_WIDTH],
+    /// The rows that are not all zero, as bits.
+    nonzero_rows: u128,
+    /// Whether every value is finite: a NaN or infinity must meet every row
+    /// of `a`, zeros included (0 · NaN is NaN), so a panel that holds one
+    /// skips no step on `a`'s account.
+    finite: bool,
+}
+
+thread_local! {
+    /// Each thread's packed panels, kept from one product to the next so that
+    /// a steady training step allocates nothing: the buffer grows to the
+    /// largest `b` the thread has met (a megabyte or two for the MLPs) and
+    /// stays. It is scratch, like a register file: no result depends on what
+    /// it held before. (Why not the stack, as the `a` chunk: `b` has no size
+    /// bound, and before it lived here every chunk of 96 rows packed `b`
+    /// again, which cost a fifth of W2's step on one thread.)
+    static PANELS: Cell<Vec<MaybeUninit<Panel>>> = const { Cell::new(Vec::new()) };
+}
 
 /// A chunk of `a`, packed: row block `r`'s step `p` is the [`ROWS`] floats
 /// from `(r · DEPTH + p) · ROWS`. The packing writes whole registers, so a
@@ -149,8 +173,36 @@ pub(super) unsafe fn gemm(
 ) {
     // Blocks of equal depth: 784 is 7 × 112, not 6 × 128 + 16.
     let depth = k.div_ceil(k.div_ceil(DEPTH));
-    let mut panel = Panel([MaybeUninit::uninit(); DEPTH * PANEL_WIDTH]);
-    let panel_ptr = panel.0.as_mut_ptr().cast::<f32>();
+    let panel_count = n.div_ceil(PANEL_WIDTH);
+    let mut panels = PANELS.take();
+    let needed = k.div_ceil(depth) * panel_count;
+    if panels.len() < needed {
+        panels.resize_with(needed, MaybeUninit::uninit);
+    }
+    // Panel `(block, j)` is depth block `block`'s rows of columns
+    // `j · PANEL_WIDTH ..`, packed once here for every chunk of rows.
+    for (block, p0) in (0..k).step_by(depth).enumerate() {
+        let block_depth = depth.min(k - p0);
+        for (index, j0) in (0..n).step_by(PANEL_WIDTH).enumerate() {
+            let width = PANEL_WIDTH.min(n - j0);
+            let panel = panels[block * panel_count + index].as_mut_ptr();
+            let rows = std::ptr::addr_of_mut!((*panel).rows).cast::<f32>();
+            let nonzero_rows = pack_panel(
+                rows,
+                b.ptr
+                    .offset(p0 as isize * b.row_stride + j0 as isize * b.column_stride),
+                b.row_stride,
+                b.column_stride,
+                block_depth,
+                width,
+                &Columns::new(width),
+            );
+            std::ptr::addr_of_mut!((*panel).nonzero_rows).write(nonzero_rows);
+            std::ptr::addr_of_mut!((*panel).finite).write(super::all_finite(
+                std::slice::from_raw_parts(rows, block_depth * PANEL_WIDTH),
+            ));
+        }
+    }
     let mut packed = PackedRows([MaybeUninit::uninit(); CHUNK_ROWS * DEPTH + LANES]);
     let packed_ptr = packed.0.as_mut_ptr().cast::<f32>();
     let a_columns = a.row_stride == 1;
@@ -188,29 +240,16 @@ pub(super) unsafe fn gemm(
                     lists.set(index, nonzero, all_steps);
                 }
             }
-            for j0 in (0..n).step_by(PANEL_WIDTH) {
+            for (panel_index, j0) in (0..n).step_by(PANEL_WIDTH).enumerate() {
                 let width = PANEL_WIDTH.min(n - j0);
                 let columns = Columns::new(width);
                 // A narrow last panel runs a narrower kernel instead of
                 // multiplying zeros.
                 let vectors = width.div_ceil(LANES);
-                let nonzero_b_rows = pack_panel(
-                    panel_ptr,
-                    b.ptr
-                        .offset(p0 as isize * b.row_stride + j0 as isize * b.column_stride),
-                    b.row_stride,
-                    b.column_stride,
-                    block_depth,
-                    width,
-                    &columns,
-                );
-                // A NaN or infinity in the panel must meet every row of `a`,
-                // zeros included (0 · NaN is NaN), so that panel skips no step
-                // on `a`'s account.
-                let panel_is_finite = super::all_finite(std::slice::from_raw_parts(
-                    panel_ptr,
-                    block_depth * PANEL_WIDTH,
-                ));
+                // SAFETY: every panel of this product was packed above.
+                let panel = panels[block * panel_count + panel_index].assume_init_ref();
+                let panel_ptr = panel.rows.as_ptr().cast::<f32>();
+                let (nonzero_b_rows, panel_is_finite) = (panel.nonzero_rows, panel.finite);
                 let kind = if block > 0 {
                     Store::Blend { alpha, beta: 1.0 }
                 } else if !bias.is_null() {
@@ -264,6 +303,7 @@ pub(super) unsafe fn gemm(
             }
         }
     }
+    PANELS.set(panels);
 }
 
 /// The micro-kernel for a block of `rows` rows (`ROWS`, or fewer at the
