@@ -110,14 +110,14 @@ struct PackedRows([MaybeUninit<f32>; CHUNK_ROWS * DEPTH + LANES]);
 /// How a finished block of accumulators lands in `c`: stored, and with
 /// `relu` (on the last depth block of a fused linear-ReLU) clamped at zero.
 #[derive(Clone, Copy)]
-struct Update {
-    kind: Store,
-    relu: bool,
+pub(super) struct Update {
+    pub(super) kind: Store,
+    pub(super) relu: bool,
 }
 
 /// What a block of accumulators is combined with as it is stored.
 #[derive(Clone, Copy)]
-enum Store {
+pub(super) enum Store {
     /// `c = alpha · acc`; `c` is never read.
     Overwrite { alpha: f32 },
     /// `c = alpha · acc + bias`, the bias broadcast down the rows (from the
@@ -130,14 +130,14 @@ enum Store {
 /// The columns of a panel's vectors that exist in `c` (and `b`): a lane mask
 /// per vector (all lanes set for a full one) and whether the vector is full.
 #[derive(Clone, Copy)]
-struct Columns {
-    masks: [__m256i; VECTORS],
-    full: [bool; VECTORS],
+pub(super) struct Columns<const V: usize = VECTORS> {
+    pub(super) masks: [__m256i; V],
+    pub(super) full: [bool; V],
 }
 
-impl Columns {
+impl<const V: usize> Columns<V> {
     #[target_feature(enable = "avx2")]
-    fn new(columns: usize) -> Columns {
+    pub(super) fn new(columns: usize) -> Columns<V> {
         Columns {
             masks: std::array::from_fn(|v| first_lanes(columns.saturating_sub(v * LANES))),
             full: std::array::from_fn(|v| columns >= (v + 1) * LANES),
@@ -195,7 +195,7 @@ pub(super) unsafe fn gemm(
                 b.column_stride,
                 block_depth,
                 width,
-                &Columns::new(width),
+                &Columns::<VECTORS>::new(width),
             );
             std::ptr::addr_of_mut!((*panel).nonzero_rows).write(nonzero_rows);
             std::ptr::addr_of_mut!((*panel).finite).write(super::all_finite(
@@ -371,39 +371,56 @@ unsafe fn micro_kernel<const R: usize, const V: usize, const LISTED: bool>(
             b_row = b_row.add(PANEL_WIDTH);
         }
     }
-    let zero = _mm256_setzero_ps();
     for (i, row) in acc.iter().enumerate() {
         let c_row = c.offset(i as isize * c_row_stride);
         for (v, &sum) in row.iter().enumerate() {
-            let target = c_row.add(v * LANES);
-            let (mask, full) = (columns.masks[v], columns.full[v]);
-            let load = |source: *const f32| load_columns(source, mask, full);
-            let value = match update.kind {
-                Store::Overwrite { alpha } => _mm256_mul_ps(_mm256_set1_ps(alpha), sum),
-                Store::Bias { alpha, bias } => _mm256_fmadd_ps(
-                    _mm256_set1_ps(alpha),
-                    sum,
-                    load(bias.wrapping_add(v * LANES)),
-                ),
-                Store::Blend { alpha, beta } => _mm256_fmadd_ps(
-                    _mm256_set1_ps(alpha),
-                    sum,
-                    _mm256_mul_ps(_mm256_set1_ps(beta), load(target)),
-                ),
-            };
-            // `max` returns its second operand when either is NaN: the value,
-            // so a NaN stays NaN through the ReLU, as in PyTorch.
-            let value = if update.relu {
-                _mm256_max_ps(zero, value)
-            } else {
-                value
-            };
-            if full {
-                _mm256_storeu_ps(target, value);
-            } else {
-                _mm256_maskstore_ps(target, mask, value);
-            }
+            store_vector(sum, c_row, v, columns.masks[v], columns.full[v], update);
         }
+    }
+}
+
+/// Lands the accumulator `sum` as vector `v` of a row of `c` (from
+/// `c_row`), as `update` says; `mask` and `full` are the vector's columns.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; `c_row` and the update's bias cover the lanes
+/// of `mask` in vector `v`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn store_vector(
+    sum: __m256,
+    c_row: *mut f32,
+    v: usize,
+    mask: __m256i,
+    full: bool,
+    update: Update,
+) {
+    let target = c_row.add(v * LANES);
+    let load = |source: *const f32| load_columns(source, mask, full);
+    let value = match update.kind {
+        Store::Overwrite { alpha } => _mm256_mul_ps(_mm256_set1_ps(alpha), sum),
+        Store::Bias { alpha, bias } => _mm256_fmadd_ps(
+            _mm256_set1_ps(alpha),
+            sum,
+            load(bias.wrapping_add(v * LANES)),
+        ),
+        Store::Blend { alpha, beta } => _mm256_fmadd_ps(
+            _mm256_set1_ps(alpha),
+            sum,
+            _mm256_mul_ps(_mm256_set1_ps(beta), load(target)),
+        ),
+    };
+    // `max` returns its second operand when either is NaN: the value, so a
+    // NaN stays NaN through the ReLU, as in PyTorch.
+    let value = if update.relu {
+        _mm256_max_ps(_mm256_setzero_ps(), value)
+    } else {
+        value
+    };
+    if full {
+        _mm256_storeu_ps(target, value);
+    } else {
+        _mm256_maskstore_ps(target, mask, value);
     }
 }
 
@@ -413,7 +430,7 @@ unsafe fn micro_kernel<const R: usize, const V: usize, const LISTED: bool>(
 /// `source` covers the lanes of `mask`.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn load_columns(source: *const f32, mask: __m256i, full: bool) -> __m256 {
+pub(super) unsafe fn load_columns(source: *const f32, mask: __m256i, full: bool) -> __m256 {
     if full {
         _mm256_loadu_ps(source)
     } else {
@@ -423,7 +440,7 @@ unsafe fn load_columns(source: *const f32, mask: __m256i, full: bool) -> __m256 
 
 /// A mask of the first `count` lanes of a register (all 8 for 8 or more).
 #[target_feature(enable = "avx2")]
-fn first_lanes(count: usize) -> __m256i {
+pub(super) fn first_lanes(count: usize) -> __m256i {
     let lane_numbers = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     _mm256_cmpgt_epi32(_mm256_set1_epi32(count.min(LANES) as i32), lane_numbers)
 }
@@ -543,28 +560,28 @@ unsafe fn pack_column_major_rows(
 }
 
 /// Copies `depth` rows × `width` columns of `b` into the panel, rows
-/// `PANEL_WIDTH` apart, with zeros in the columns past `width`.
+/// `8 · V` floats apart, with zeros in the columns past `width`.
 ///
 /// Returns the rows that are not all zero as bits (every row of a
 /// transposed or strided `b`, which are not checked).
 #[target_feature(enable = "avx2")]
-unsafe fn pack_panel(
+pub(super) unsafe fn pack_panel<const V: usize>(
     panel: *mut f32,
     b: *const f32,
     b_row_stride: isize,
     b_column_stride: isize,
     depth: usize,
     width: usize,
-    columns: &Columns,
+    columns: &Columns<V>,
 ) -> u128 {
     if b_column_stride == 1 {
         let zero = _mm256_setzero_ps();
         let mut nonzero_rows = 0u128;
         for p in 0..depth {
             let source = b.offset(p as isize * b_row_stride);
-            let target = panel.add(p * PANEL_WIDTH);
+            let target = panel.add(p * (V * LANES));
             let mut nonzero = zero;
-            for v in 0..VECTORS {
+            for v in 0..V {
                 // Lanes past `width` are masked off and never read (their
                 // address may lie past the end of `b`); they are stored as zeros.
                 let row = if columns.full[v] {
@@ -583,7 +600,7 @@ unsafe fn pack_panel(
         // `b` is a transposed view (`Wᵀ` in a forward pass): its columns are
         // contiguous, so 8 × 8 tiles are read as columns and transposed in
         // registers.
-        for group in 0..VECTORS {
+        for group in 0..V {
             let first_column = group * LANES;
             let valid_columns = width.saturating_sub(first_column).min(LANES);
             for p0 in (0..depth).step_by(LANES) {
@@ -605,14 +622,14 @@ unsafe fn pack_panel(
                 });
                 transpose(&mut tile);
                 for (q, row) in tile.iter().take(valid_steps).enumerate() {
-                    _mm256_store_ps(panel.add((p0 + q) * PANEL_WIDTH + first_column), *row);
+                    _mm256_store_ps(panel.add((p0 + q) * (V * LANES) + first_column), *row);
                 }
             }
         }
     } else {
         for p in 0..depth {
-            let target = panel.add(p * PANEL_WIDTH);
-            for j in 0..PANEL_WIDTH {
+            let target = panel.add(p * (V * LANES));
+            for j in 0..(V * LANES) {
                 *target.add(j) = if j < width {
                     *b.offset(p as isize * b_row_stride + j as isize * b_column_stride)
                 } else {
@@ -629,7 +646,7 @@ unsafe fn pack_panel(
 /// lanes, then pairs, then 128-bit halves between pairs of registers.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn transpose(tile: &mut [__m256; LANES]) {
+pub(super) fn transpose(tile: &mut [__m256; LANES]) {
     let t = *tile;
     let mut u = [_mm256_setzero_ps(); LANES];
     for pair in 0..4 {

@@ -2,13 +2,17 @@
 //!
 //! The products of a training step run on descent's own kernels, chosen at
 //! run time from the CPU level ([`crate::cpu::level`]): [`avx512`] on a CPU
-//! with AVX-512, [`avx2`] on one with AVX2 and FMA. The rest (baseline CPUs,
+//! with AVX-512, [`avx2`] on one with AVX2 and FMA, or there [`avx2_sparse`]
+//! when `a` is at least 30 % zeros (a batch of images, ReLU activations and
+//! their gradients; see [`choose_kernel`]). The rest (baseline CPUs,
 //! operands with no unit stride, the narrow products of a 10-class output
 //! layer or of batch 1) go to the `gemm` crate, which picks its own kernels
 //! from the CPU's features.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx2_sparse;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 
@@ -104,7 +108,8 @@ pub(crate) fn gemm_on_this_thread(
     beta: f32,
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
-    gemm_single(alpha, a, b, Start::Scaled(beta), false, c);
+    let kernel = choose_kernel(a, b, c.strides()[1]);
+    gemm_single(kernel, alpha, a, b, Start::Scaled(beta), false, c);
 }
 
 /// What a product adds to `alpha · a · b`.
@@ -160,8 +165,11 @@ fn product(
     );
     let (m, n) = c.dim();
     let k = a.ncols();
+    // Chosen once for the whole product, so that both halves of a split run
+    // the same kernel and the results do not depend on the pool size.
+    let kernel = choose_kernel(a, b, c.strides()[1]);
     if m * n * k < SPLIT_MIN_WORK || m.max(n) < 32 {
-        return gemm_single(alpha, a, b, start, relu, c);
+        return gemm_single(kernel, alpha, a, b, start, relu, c);
     }
     // A weight gradient's `a` is `dyᵀ`, column-major. Its product is cut by
     // rows, so that both halves skip the same all-zero rows of `b` (blank
@@ -182,9 +190,9 @@ fn product(
     // 53.8k → 55.0k and 55.2k → 55.9k samples/s, W1 257.5k → 265.7k.
     if (by_columns || weight_gradient)
         && rayon::current_num_threads() == 1
-        && runs_own_kernel(a, c.strides()[1], (m, k, n))
+        && kernel != Kernel::Crate
     {
-        return gemm_single(alpha, a, b, start, relu, c);
+        return gemm_single(kernel, alpha, a, b, start, relu, c);
     }
     if by_columns {
         let half = nearest_half(n, COLUMN_UNIT);
@@ -192,16 +200,16 @@ fn product(
         let (mut c0, mut c1) = c.view_mut().split_at(Axis(1), half);
         let (start0, start1) = start.split_columns(half);
         join_active(
-            || gemm_single(alpha, a, &b0, start0, relu, &mut c0),
-            || gemm_single(alpha, a, &b1, start1, relu, &mut c1),
+            || gemm_single(kernel, alpha, a, &b0, start0, relu, &mut c0),
+            || gemm_single(kernel, alpha, a, &b1, start1, relu, &mut c1),
         );
     } else {
         let half = nearest_half(m, ROW_UNIT);
         let (a0, a1) = a.view().split_at(Axis(0), half);
         let (mut c0, mut c1) = c.view_mut().split_at(Axis(0), half);
         join_active(
-            || gemm_single(alpha, &a0, b, start, relu, &mut c0),
-            || gemm_single(alpha, &a1, b, start, relu, &mut c1),
+            || gemm_single(kernel, alpha, &a0, b, start, relu, &mut c0),
+            || gemm_single(kernel, alpha, &a1, b, start, relu, &mut c1),
         );
     }
 }
@@ -218,23 +226,93 @@ fn nearest_half(length: usize, unit: usize) -> usize {
     ((length + unit) / (2 * unit) * unit).clamp(1, length - 1)
 }
 
-/// Whether [`gemm_single`] runs an `m × k` by `k × n` product with these
-/// layouts on one of descent's own kernels.
-fn runs_own_kernel(
+/// The kernel that runs a product.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kernel {
+    /// [`avx512::gemm`].
+    Avx512,
+    /// [`avx2::gemm`], six rows of `c` at a time.
+    Avx2,
+    /// [`avx2_sparse::gemm`], one row of `c` at a time over `a`'s nonzeros.
+    Avx2Sparse,
+    /// The `gemm` crate.
+    Crate,
+}
+
+/// The share of zeros in `a` from which the row-by-row AVX2 kernel runs a
+/// product instead of the blocked one.
+const SPARSE_MIN_ZEROS: f32 = 0.3;
+
+/// The kernel for `a · b` into a `c` of this column stride: descent's own
+/// where one applies, the `gemm` crate's otherwise. The choice looks at the
+/// data (the share of zeros in `a`, whether `b` is finite) as well as at the
+/// shapes, the layouts and the CPU level, so it is made once per product,
+/// before any split.
+fn choose_kernel(
     a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
     c_column_stride: isize,
-    (m, k, n): (usize, usize, usize),
-) -> bool {
+) -> Kernel {
     #[cfg(target_arch = "x86_64")]
     {
-        let a = operand(a);
-        avx512::applies((m, k, n), &a, c_column_stride)
-            || avx2::applies((m, k, n), &a, c_column_stride)
+        let dims = (a.nrows(), a.ncols(), b.ncols());
+        let a_operand = operand(a);
+        if avx512::applies(dims, &a_operand, c_column_stride) {
+            return Kernel::Avx512;
+        }
+        if avx2::applies(dims, &a_operand, c_column_stride) {
+            let sparse = avx2_sparse::fits(dims, &a_operand, c_column_stride)
+                && zero_share(a) >= SPARSE_MIN_ZEROS
+                && view_is_finite(b);
+            return if sparse {
+                Kernel::Avx2Sparse
+            } else {
+                Kernel::Avx2
+            };
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (a, c_column_stride, (m, k, n));
-        false
+    let _ = (a, b, c_column_stride);
+    Kernel::Crate
+}
+
+/// The share of `a`'s elements that are zero.
+fn zero_share(a: &ArrayView2<'_, f32>) -> f32 {
+    if a.is_empty() {
+        return 0.0;
+    }
+    // Counted in memory order, whatever the layout.
+    let in_memory_order = if a.t().is_standard_layout() {
+        a.t()
+    } else {
+        a.view()
+    };
+    let zeros = match in_memory_order.as_slice() {
+        Some(values) => vectorized(
+            #[inline(always)]
+            || {
+                values
+                    .iter()
+                    .fold(0u32, |count, &v| count + u32::from(v == 0.0)) as usize
+            },
+        ),
+        None => a.iter().filter(|&&v| v == 0.0).count(),
+    };
+    zeros as f32 / a.len() as f32
+}
+
+/// Whether every element of `b` is finite.
+fn view_is_finite(b: &ArrayView2<'_, f32>) -> bool {
+    let in_memory_order = if b.t().is_standard_layout() {
+        b.t()
+    } else {
+        b.view()
+    };
+    match in_memory_order.as_slice() {
+        Some(values) => vectorized(
+            #[inline(always)]
+            || all_finite(values),
+        ),
+        None => b.iter().all(|v| v.is_finite()),
     }
 }
 
@@ -267,6 +345,7 @@ type OwnKernel =
 /// where one applies, the `gemm` crate's otherwise; with `relu`, followed by
 /// `max(0, ·)`.
 fn gemm_single(
+    kernel: Kernel,
     alpha: f32,
     a: &ArrayView2<'_, f32>,
     b: &ArrayView2<'_, f32>,
@@ -312,17 +391,17 @@ fn gemm_single(
     #[cfg(target_arch = "x86_64")]
     {
         let (a_operand, b_operand) = (operand(a), operand(b));
-        let c_column_stride = c.strides()[1];
-        let kernel = if avx512::applies((m, k, n), &a_operand, c_column_stride) {
-            Some(avx512::gemm as OwnKernel)
-        } else if avx2::applies((m, k, n), &a_operand, c_column_stride) {
-            Some(avx2::gemm as OwnKernel)
-        } else {
-            None
+        let own = match kernel {
+            Kernel::Avx512 => Some(avx512::gemm as OwnKernel),
+            Kernel::Avx2 => Some(avx2::gemm as OwnKernel),
+            Kernel::Avx2Sparse => Some(avx2_sparse::gemm as OwnKernel),
+            Kernel::Crate => None,
         };
-        if let Some(kernel) = kernel {
-            // SAFETY: the CPU level and the strides were checked by `applies`;
-            // the views cover the shapes; `c` is a unique borrow.
+        if let Some(kernel) = own {
+            // SAFETY: the CPU level, the strides (and for the sparse kernel,
+            // that `b` is finite) were checked by `choose_kernel` on the whole
+            // product, of which these views are a part; the views cover the
+            // shapes; `c` is a unique borrow.
             unsafe {
                 kernel(
                     m,
@@ -798,5 +877,107 @@ mod tests {
             .iter()
             .zip(expected.iter())
             .all(|(p, q)| p.to_bits() == q.to_bits()));
+    }
+
+    /// `c = alpha · a · b + start`, then the ReLU, as the row-by-row kernel
+    /// computes it but over every step, zeros included: each depth block
+    /// summed with one FMA per step from +0, then stored as the kernels
+    /// store (`alpha · acc`, `alpha · acc + bias`, `alpha · acc + beta · c`,
+    /// and `alpha · acc + c` after the first block).
+    #[allow(clippy::too_many_arguments)]
+    fn every_step_in_blocks(
+        alpha: f32,
+        a: &Array2<f32>,
+        b: &Array2<f32>,
+        beta: f32,
+        bias: Option<&[f32]>,
+        relu: bool,
+        c: &Array2<f32>,
+        depth_most: usize,
+    ) -> Array2<f32> {
+        let k = a.ncols();
+        let depth = k.div_ceil(k.div_ceil(depth_most));
+        Array2::from_shape_fn(c.dim(), |(i, j)| {
+            let mut value = c[[i, j]];
+            for (block, p0) in (0..k).step_by(depth).enumerate() {
+                let sum = (p0..k.min(p0 + depth))
+                    .fold(0.0f32, |sum, p| a[[i, p]].mul_add(b[[p, j]], sum));
+                value = match (block, bias) {
+                    (0, Some(bias)) => alpha.mul_add(sum, bias[j]),
+                    (0, None) if beta == 0.0 => alpha * sum,
+                    (0, None) => alpha.mul_add(sum, beta * value),
+                    _ => alpha.mul_add(sum, value),
+                };
+            }
+            if relu {
+                crate::ops::activation::relu(value)
+            } else {
+                value
+            }
+        })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_row_kernel_skips_zeros_without_changing_a_bit() {
+        if !(std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma"))
+        {
+            return;
+        }
+        // Several chunks of rows (64) ending in a partial one, several depth
+        // blocks, and narrow last panels of 1 to 8 registers; `a` row- and
+        // column-major, `b` row-major, transposed and strided.
+        for &(m, k, n) in &[(150, 200, 72), (70, 96, 64), (9, 97, 20), (130, 784, 100)] {
+            let a = with_zeros(m, k, 21, |i, p| {
+                (i * 13 + p * 7) % 5 < 2 || p < k / 8 || i % 9 == 0
+            });
+            let b = values(k, n, 22);
+            let bias: Vec<f32> = values(1, n, 23).iter().copied().collect();
+            for (a_layout, b_layout) in [(0, 0), (1, 0), (0, 1), (1, 2)] {
+                let (a_storage, a_shape) = laid_out(&a, a_layout);
+                let (b_storage, b_shape) = laid_out(&b, b_layout);
+                let (a_view, b_view) = (view(&a_storage, a_shape), view(&b_storage, b_shape));
+                for (alpha, beta, with_bias, relu) in [
+                    (1.0f32, 0.0f32, false, false),
+                    (0.5, 2.0, false, false),
+                    (1.0, 0.0, true, true),
+                    (0.5, 0.0, false, true),
+                ] {
+                    let before = values(m, n, 24);
+                    let mut c = before.clone();
+                    let bias_view = ndarray::ArrayView1::from(&bias[..]);
+                    let start = if with_bias {
+                        Start::Bias(bias_view)
+                    } else {
+                        Start::Scaled(beta)
+                    };
+                    gemm_single(
+                        Kernel::Avx2Sparse,
+                        alpha,
+                        &a_view,
+                        &b_view,
+                        start,
+                        relu,
+                        &mut c.view_mut(),
+                    );
+                    let expected = every_step_in_blocks(
+                        alpha,
+                        &a,
+                        &b,
+                        beta,
+                        with_bias.then_some(&bias[..]),
+                        relu,
+                        &before,
+                        avx2_sparse::DEPTH,
+                    );
+                    assert!(
+                        same_bits(&c, &expected),
+                        "({m},{k},{n}) layouts {a_layout}{b_layout} alpha {alpha} beta {beta} \
+                         bias {with_bias} relu {relu}"
+                    );
+                }
+            }
+        }
     }
 }

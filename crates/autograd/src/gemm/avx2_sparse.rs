@@ -1,0 +1,382 @@
+//! descent's AVX2 + FMA matrix product for an `a` full of zeros: a batch of
+//! images (half of Fashion-MNIST's pixels are 0), ReLU activations and the
+//! gradients that pass back through a ReLU. One row of `c` at a time, over
+//! the steps of the inner sum where that row of `a` is not zero.
+//!
+//! The blocked kernel ([`super::avx2`]) keeps six rows of `c` in registers
+//! and can skip a step only where all six rows of `a` are zero: on a batch of
+//! Fashion-MNIST images, 16 % of the steps against 50 % of the pixels. Here
+//! every row skips its own zeros. The price is reuse: a step's panel row
+//! serves one row of `c`, so every multiply-add reads its operand from L1
+//! (8 accumulators, one broadcast and eight loads per step), where the
+//! blocked kernel reads a panel row once for six rows. On a dense `a` the
+//! blocked kernel is faster; [`super::choose_kernel`] picks this one from the
+//! share of zeros in `a`.
+//!
+//! - `b` is packed once per product, in panels of [`PANEL_WIDTH`] columns ×
+//!   [`DEPTH`] rows (24 KiB, in L1 while a chunk's rows pass over it), into a
+//!   buffer each thread keeps.
+//! - For a chunk of [`CHUNK_ROWS`] rows and a depth block, each row's nonzero
+//!   steps are listed: offsets and values, compressed eight at a time
+//!   through a table of lane permutations (AVX2 has no compress
+//!   instruction). A column-major `a` (a weight gradient's `dyᵀ`) is
+//!   transposed 8 × 8 in registers on the way.
+//!
+//! Every element of `c` is the sum over `k` of its nonzero terms in
+//! increasing order, one FMA each, in depth blocks of at most [`DEPTH`]
+//! steps that depend only on `k`; so an element's value depends neither on
+//! how the caller splits the product nor on the other rows. The kernel is
+//! only chosen when `b` is finite: a zero of `a` skipped against a NaN or an
+//! infinity would have made a NaN.
+
+use std::arch::x86_64::*;
+use std::cell::Cell;
+use std::mem::MaybeUninit;
+
+use super::avx2::{first_lanes, pack_panel, store_vector, transpose, Columns, Store, Update};
+use super::Operand;
+
+/// f32 lanes in one AVX register.
+const LANES: usize = 8;
+/// Registers across a row of the panel: 8 accumulators, as many as it takes
+/// to hide the FMA's latency (4 cycles, 2 per cycle on Zen 3).
+const VECTORS: usize = 8;
+/// Columns of a packed panel of `b`.
+const PANEL_WIDTH: usize = LANES * VECTORS;
+/// Most rows of `b` in one packed panel: 96 rows of 64 floats are 24 KiB,
+/// which leaves room in a 32 KiB L1 for the lists and `c`.
+pub(super) const DEPTH: usize = 96;
+/// Rows of `a` listed at once (30 KiB of lists on the stack).
+const CHUNK_ROWS: usize = 64;
+
+#[repr(C, align(64))]
+struct Panel([MaybeUninit<f32>; DEPTH * PANEL_WIDTH]);
+
+thread_local! {
+    /// Each thread's packed panels, kept from one product to the next so that
+    /// a steady training step allocates nothing (see the blocked kernel's).
+    static PANELS: Cell<Vec<MaybeUninit<Panel>>> = const { Cell::new(Vec::new()) };
+}
+
+/// A chunk's lists of nonzero steps for one depth block: row `r`'s first
+/// `counts[r]` offsets and values. Each list has a register of slack, for
+/// the compressing stores.
+struct RowLists {
+    offsets: [[u8; DEPTH + LANES]; CHUNK_ROWS],
+    values: [[f32; DEPTH + LANES]; CHUNK_ROWS],
+    counts: [usize; CHUNK_ROWS],
+}
+
+/// For each 8-bit mask, the positions of its set bits, one per byte, from
+/// the lowest: the lane permutation that moves the nonzero lanes of a
+/// register to its front, and their offsets.
+const COMPRESS: [u64; 256] = {
+    let mut table = [0u64; 256];
+    let mut mask = 0;
+    while mask < 256 {
+        let (mut entry, mut count, mut lane) = (0u64, 0, 0);
+        while lane < 8 {
+            if mask & (1 << lane) != 0 {
+                entry |= (lane as u64) << (8 * count);
+                count += 1;
+            }
+            lane += 1;
+        }
+        table[mask] = entry;
+        mask += 1;
+    }
+    table
+};
+
+/// Whether this kernel can run an `m × k` by `k × n` product with operands
+/// laid out like these (the caller also checks the CPU, `a`'s zeros and
+/// `b`'s finiteness).
+pub(super) fn fits((_m, k, n): (usize, usize, usize), a: &Operand, c_column_stride: isize) -> bool {
+    (a.row_stride == 1 || a.column_stride == 1)
+        && c_column_stride == 1
+        && k >= LANES
+        && n >= 2 * LANES
+}
+
+/// `c = alpha · a · b + beta · c` (or `+ bias` per column when `bias` is not
+/// null, `c` then never read; `c` is never read either when `beta` is 0),
+/// then with `relu` clamped at zero: as [`super::avx2::gemm`].
+///
+/// # Safety
+/// As for [`super::avx2::gemm`], and every element of `b` is finite.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: Operand,
+    b: Operand,
+    beta: f32,
+    bias: *const f32,
+    c: *mut f32,
+    c_row_stride: isize,
+    relu: bool,
+) {
+    // Blocks of equal depth: 784 is 9 × 88 (rounded up), not 8 × 96 + 16.
+    let depth = k.div_ceil(k.div_ceil(DEPTH));
+    let panel_count = n.div_ceil(PANEL_WIDTH);
+    let mut panels = PANELS.take();
+    let needed = k.div_ceil(depth) * panel_count;
+    if panels.len() < needed {
+        panels.resize_with(needed, MaybeUninit::uninit);
+    }
+    for (block, p0) in (0..k).step_by(depth).enumerate() {
+        let block_depth = depth.min(k - p0);
+        for (index, j0) in (0..n).step_by(PANEL_WIDTH).enumerate() {
+            let width = PANEL_WIDTH.min(n - j0);
+            pack_panel::<VECTORS>(
+                panels[block * panel_count + index]
+                    .as_mut_ptr()
+                    .cast::<f32>(),
+                b.ptr
+                    .offset(p0 as isize * b.row_stride + j0 as isize * b.column_stride),
+                b.row_stride,
+                b.column_stride,
+                block_depth,
+                width,
+                &Columns::<VECTORS>::new(width),
+            );
+        }
+    }
+    let mut lists = MaybeUninit::<RowLists>::uninit();
+    let lists = lists.as_mut_ptr();
+    let offsets = std::ptr::addr_of_mut!((*lists).offsets).cast::<u8>();
+    let values = std::ptr::addr_of_mut!((*lists).values).cast::<f32>();
+    let counts = &mut *std::ptr::addr_of_mut!((*lists).counts);
+    const LIST: usize = DEPTH + LANES;
+    for chunk in (0..m).step_by(CHUNK_ROWS) {
+        let rows = CHUNK_ROWS.min(m - chunk);
+        for (block, p0) in (0..k).step_by(depth).enumerate() {
+            let block_depth = depth.min(k - p0);
+            for r0 in (0..rows).step_by(LANES) {
+                let first = a
+                    .ptr
+                    .offset((chunk + r0) as isize * a.row_stride + p0 as isize * a.column_stride);
+                let group = LANES.min(rows - r0);
+                if a.column_stride == 1 {
+                    for (r, count) in counts.iter_mut().enumerate().skip(r0).take(group) {
+                        *count = list_row(
+                            first.offset((r - r0) as isize * a.row_stride),
+                            block_depth,
+                            offsets.add(r * LIST),
+                            values.add(r * LIST),
+                        );
+                    }
+                } else {
+                    list_column_major_rows(
+                        first,
+                        a.column_stride,
+                        group,
+                        m - chunk - r0,
+                        block_depth,
+                        offsets.add(r0 * LIST),
+                        values.add(r0 * LIST),
+                        &mut counts[r0..r0 + group],
+                    );
+                }
+            }
+            for (panel_index, j0) in (0..n).step_by(PANEL_WIDTH).enumerate() {
+                let width = PANEL_WIDTH.min(n - j0);
+                let columns = Columns::<VECTORS>::new(width);
+                let kind = if block > 0 {
+                    Store::Blend { alpha, beta: 1.0 }
+                } else if !bias.is_null() {
+                    Store::Bias {
+                        alpha,
+                        bias: bias.add(j0),
+                    }
+                } else if beta == 0.0 {
+                    Store::Overwrite { alpha }
+                } else {
+                    Store::Blend { alpha, beta }
+                };
+                let update = Update {
+                    kind,
+                    relu: relu && p0 + block_depth == k,
+                };
+                let panel = panels[block * panel_count + panel_index]
+                    .as_ptr()
+                    .cast::<f32>();
+                // A narrow last panel runs a narrower kernel instead of
+                // multiplying zeros.
+                row_kernel_for(width.div_ceil(LANES))(
+                    &counts[..rows],
+                    offsets,
+                    values,
+                    panel,
+                    &columns,
+                    c.offset(chunk as isize * c_row_stride + j0 as isize),
+                    c_row_stride,
+                    update,
+                );
+            }
+        }
+    }
+    PANELS.set(panels);
+}
+
+/// Moves the nonzero lanes of `values` (a NaN counts as nonzero, so it still
+/// spreads) to the front of `list_values[count..]`, their offsets (`first`
+/// plus the lane) to `list_offsets[count..]`, and returns the new count.
+/// Whole registers are stored: the lists need [`LANES`] of slack.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn compress(
+    values: __m256,
+    first: usize,
+    list_offsets: *mut u8,
+    list_values: *mut f32,
+    count: usize,
+) -> usize {
+    let nonzero = _mm256_cmp_ps::<_CMP_NEQ_UQ>(values, _mm256_setzero_ps());
+    let mask = _mm256_movemask_ps(nonzero) as usize;
+    let lanes = COMPRESS[mask];
+    let permutation = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(lanes as i64));
+    _mm256_storeu_ps(
+        list_values.add(count),
+        _mm256_permutevar8x32_ps(values, permutation),
+    );
+    // Adds `first` to every byte; bytes past the nonzero lanes are slack.
+    list_offsets
+        .add(count)
+        .cast::<u64>()
+        .write_unaligned(lanes + first as u64 * 0x0101_0101_0101_0101);
+    count + mask.count_ones() as usize
+}
+
+/// Lists the nonzero steps of one row of a row-major `a` (`depth`
+/// contiguous floats from `row`); returns how many.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn list_row(row: *const f32, depth: usize, offsets: *mut u8, values: *mut f32) -> usize {
+    let mut count = 0;
+    for g in (0..depth).step_by(LANES) {
+        let valid = (depth - g).min(LANES);
+        // Masked-off lanes load as zeros and are not listed.
+        let group = if valid == LANES {
+            _mm256_loadu_ps(row.add(g))
+        } else {
+            _mm256_maskload_ps(row.add(g), first_lanes(valid))
+        };
+        count = compress(group, g, offsets, values, count);
+    }
+    count
+}
+
+/// Lists the nonzero steps of `rows` (1 to 8) rows of a column-major `a`
+/// (a step's rows contiguous from `first`, steps `column_stride` apart), 8 ×
+/// 8 tiles transposed in registers; `rows_left` is how many rows `a` has
+/// from `first` on (with 8 or more, a step is read as a whole register).
+#[inline]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn list_column_major_rows(
+    first: *const f32,
+    column_stride: isize,
+    rows: usize,
+    rows_left: usize,
+    depth: usize,
+    offsets: *mut u8,
+    values: *mut f32,
+    counts: &mut [usize],
+) {
+    const LIST: usize = DEPTH + LANES;
+    counts.fill(0);
+    let row_mask = first_lanes(rows);
+    for g in (0..depth).step_by(LANES) {
+        let valid = (depth - g).min(LANES);
+        let mut tile: [__m256; LANES] = std::array::from_fn(|q| {
+            if q < valid {
+                let step = first.offset((g + q) as isize * column_stride);
+                if rows_left >= LANES {
+                    _mm256_loadu_ps(step)
+                } else {
+                    _mm256_maskload_ps(step, row_mask)
+                }
+            } else {
+                _mm256_setzero_ps()
+            }
+        });
+        transpose(&mut tile);
+        for (r, count) in counts.iter_mut().enumerate() {
+            *count = compress(
+                tile[r],
+                g,
+                offsets.add(r * LIST),
+                values.add(r * LIST),
+                *count,
+            );
+        }
+    }
+}
+
+/// The row kernel for a panel of `vectors` registers (1 to [`VECTORS`]).
+type RowKernel = unsafe fn(
+    &[usize],
+    *const u8,
+    *const f32,
+    *const f32,
+    &Columns<VECTORS>,
+    *mut f32,
+    isize,
+    Update,
+);
+
+fn row_kernel_for(vectors: usize) -> RowKernel {
+    match vectors {
+        1 => row_kernel::<1>,
+        2 => row_kernel::<2>,
+        3 => row_kernel::<3>,
+        4 => row_kernel::<4>,
+        5 => row_kernel::<5>,
+        6 => row_kernel::<6>,
+        7 => row_kernel::<7>,
+        8 => row_kernel::<8>,
+        _ => unreachable!("a panel has 1 to {VECTORS} registers"),
+    }
+}
+
+/// Rows of `c` from their listed steps, one at a time: 8 · `V` columns of
+/// row `r` in `V` accumulators, from the `counts[r]` steps of list `r`.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; list `r` (at `r · (DEPTH + LANES)` in
+/// `offsets` and `values`) holds `counts[r]` entries, each offset a row of
+/// `panel`; the rows of `c` from `c` cover the columns of `columns`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn row_kernel<const V: usize>(
+    counts: &[usize],
+    offsets: *const u8,
+    values: *const f32,
+    panel: *const f32,
+    columns: &Columns<VECTORS>,
+    c: *mut f32,
+    c_row_stride: isize,
+    update: Update,
+) {
+    for (r, &count) in counts.iter().enumerate() {
+        let offsets = offsets.add(r * (DEPTH + LANES));
+        let values = values.add(r * (DEPTH + LANES));
+        let mut acc = [_mm256_setzero_ps(); V];
+        for index in 0..count {
+            let b_row = panel.add(*offsets.add(index) as usize * PANEL_WIDTH);
+            let a = _mm256_broadcast_ss(&*values.add(index));
+            for (v, sum) in acc.iter_mut().enumerate() {
+                *sum = _mm256_fmadd_ps(a, _mm256_load_ps(b_row.add(v * LANES)), *sum);
+            }
+        }
+        let c_row = c.offset(r as isize * c_row_stride);
+        for (v, &sum) in acc.iter().enumerate() {
+            store_vector(sum, c_row, v, columns.masks[v], columns.full[v], update);
+        }
+    }
+}
