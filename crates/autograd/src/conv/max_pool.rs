@@ -187,9 +187,17 @@ fn halve(
                 let mut at = taps[0] + 2 * ow;
                 for &tap in &taps[1..] {
                     let candidate = input[tap + 2 * ow];
-                    let take = candidate > value || candidate.is_nan();
-                    value = if take { candidate } else { value };
-                    at = if take { tap + 2 * ow } else { at };
+                    let take = (candidate > value) | candidate.is_nan();
+                    // Without the hint the compiler turns the selections
+                    // back into the branch this path exists to avoid; the
+                    // value is selected as bits, in an integer register
+                    // (baseline x86-64 has no conditional move for floats).
+                    value = f32::from_bits(std::hint::select_unpredictable(
+                        take,
+                        candidate.to_bits(),
+                        value.to_bits(),
+                    ));
+                    at = std::hint::select_unpredictable(take, tap + 2 * ow, at);
                 }
                 *best = value;
                 if let Some(best_index) = best_index.as_deref_mut() {
