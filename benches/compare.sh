@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side training throughput of descent, PyTorch (eager), JAX (jit) and
 # the Rust frameworks candle and burn (flex backend) on the W1, W2 and S1
-# workloads, and of descent and PyTorch on C1 (PyTorch's MNIST CNN,
-# benches/pytorch_cnn.py), with 1 and 2 threads, in one run on one machine.
+
+
 # Prints the JSON lines of each framework and a summary table.
 #
 #   python3 -m venv venv && venv/bin/pip install torch jax optax numpy
@@ -39,6 +39,7 @@ for threads in 1 2; do
   "$python" benches/pytorch_mlp.py --threads "$threads" 2>/dev/null | tee -a "$out"
   "$python" benches/pytorch_cnn.py --threads "$threads" 2>/dev/null | tee -a "$out"
   "$python" benches/jax_mlp.py --threads "$threads" 2>/dev/null | tee -a "$out"
+  "$python" benches/jax_cnn.py --threads "$threads" 2>/dev/null | tee -a "$out"
   for peer in ${peers[@]+"${peers[@]}"}; do
     project=${peer%%-*}
     flags=()
