@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side training throughput of descent, PyTorch (eager), JAX (jit) and
 # the Rust frameworks candle and burn (flex backend) on the W1, W2 and S1
-
-
+# workloads, and of descent, PyTorch and JAX on C1 (PyTorch's MNIST CNN,
+# benches/pytorch_cnn.py and benches/jax_cnn.py), with 1 and 2 threads, in
+# one run on one machine.
 # Prints the JSON lines of each framework and a summary table.
 #
 #   python3 -m venv venv && venv/bin/pip install torch jax optax numpy
