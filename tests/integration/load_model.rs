@@ -30,13 +30,8 @@ const CHILD_ENV: &str = "DESCENT_LOAD_MODEL_CHILD";
 /// `dir`.
 fn run_child(name: &str, dir: &Path) {
     let status = Command::new(std::env::current_exe().unwrap())
-        .args([
-            name,
-            "--exact",
-            "--ignored",
-            "--test-threads=1",
-            "--nocapture",
-        ])
+        .arg(crate::test_name(module_path!(), name))
+        .args(["--exact", "--ignored", "--test-threads=1", "--nocapture"])
         .env(CHILD_ENV, dir)
         .status()
         .unwrap();
