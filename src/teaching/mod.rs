@@ -5,7 +5,7 @@
 //! descent grew out of an article on gradient descent. The examples
 //! `linear_regression` and `descent_tour` show each of its claims with this
 //! framework's tape and optimizers; this module holds their reusable parts so
-//! that the tests (`tests/teaching.rs`) check the same code the examples run.
+//! that the tests (`tests/integration/teaching.rs`) check the same code the examples run.
 //!
 //! - [`Surface`]: a function of two variables written with tape ops, so the
 //!   tape gives its gradient and one vectorised pass gives a grid for a

@@ -8,7 +8,7 @@
 //! cargo run --release -p descent-data --example fuzz_csv -- 100000 [seed]
 //! ```
 //!
-//! The test suite runs a bounded version (`tests/csv.rs`).
+//! The test suite runs a bounded version (`tests/integration/csv.rs`).
 
 #[path = "../tests/common/csv_fuzz.rs"]
 mod csv_fuzz;

@@ -1,5 +1,5 @@
 //! Seeded mutation fuzzing of the CSV reader, shared by the bounded test in
-//! `tests/csv.rs` and the long run in `examples/fuzz_csv.rs`.
+//! `tests/integration/csv.rs` and the long run in `examples/fuzz_csv.rs`.
 
 use descent_data::{CsvOptions, Missing, TextEncoding};
 use rand::{Rng, SeedableRng};

@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests.
 
-#![allow(dead_code)] // each test binary uses a different subset
+#![allow(dead_code)] // a helper may outlive the test that used it
 
 use std::path::PathBuf;
 

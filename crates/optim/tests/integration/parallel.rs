@@ -4,7 +4,7 @@
 //! and a parameter stored column-major (which takes the `ndarray::Zip` path
 //! instead of the slice path) gets the same updates as a row-major one.
 
-mod common;
+use crate::common;
 
 use common::configured;
 use descent_autograd::{Parameter, Tensor};

@@ -4,7 +4,7 @@
 //! schedule settings, counters, hyper-parameters, non-finite state and
 //! generator positions, each crafted into a real checkpoint's payload.
 
-mod checkpoint_support;
+use crate::checkpoint_support;
 
 use checkpoint_support::payload::{decode, encode, Payload, RawPlan, RawSchedule};
 use checkpoint_support::{dataset, model, rich_checkpoint, MLP};

@@ -8,7 +8,7 @@
 //! clipping coefficient, the clipped gradients may differ by an ulp or two:
 //! the tolerance is 1e-6 relative.
 
-mod common;
+use crate::common;
 
 use common::{read_fixture, Problem};
 use descent_autograd::{Parameter, Tensor};

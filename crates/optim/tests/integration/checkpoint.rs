@@ -1,7 +1,7 @@
 //! Checkpointing: optimizer state and schedulers survive a bincode 2 round trip
 //! and training continues bit for bit; state that does not fit is refused.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -3,7 +3,7 @@
 //! checking its message, and a small seeded fuzz run (the long one is
 //! `examples/fuzz_csv.rs`).
 
-mod common;
+use crate::common;
 
 use descent_data::{ColumnEncoding, CsvOptions, DataError, Missing, Targets, TextEncoding};
 use ndarray::array;

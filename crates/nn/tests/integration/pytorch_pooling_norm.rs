@@ -3,7 +3,7 @@
 //! and parameter gradients and running statistics, from the fixtures written
 //! by `tests/fixtures/generate_pooling_norm.py`. Tolerance as in `common`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

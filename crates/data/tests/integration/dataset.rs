@@ -1,7 +1,7 @@
 //! Datasets from arrays and IDX files, and MNIST directories (including the
 //! shipped Fashion-MNIST).
 
-mod common;
+use crate::common;
 
 use descent_data::{write_idx, DataError, Dataset, IdxEncoding, Mnist};
 use ndarray::{array, Array2};

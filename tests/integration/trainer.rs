@@ -428,7 +428,8 @@ const OUTPUT_CHILD_ENV: &str = "DESCENT_TRAINER_OUTPUT_CHILD";
 /// stdout and stderr are pipes, not a terminal: (stdout, stderr).
 fn printed_by_a_child(verbosity: &str) -> (String, String) {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "output_child", "--test-threads=1", "--nocapture"])
+        .args(["--exact", &crate::test_name(module_path!(), "output_child")])
+        .args(["--test-threads=1", "--nocapture"])
         .env(OUTPUT_CHILD_ENV, verbosity)
         .output()
         .unwrap();
@@ -502,7 +503,7 @@ fn output_child() {
 fn the_readme_fits_evaluates_and_predicts_in_under_25_lines() {
     // The block runs as a doctest (src/lib.rs); this keeps it short. Blank
     // lines and the lines rustdoc hides (`# `) are not the user's code.
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let section = &readme[readme
         .find("## Fit, evaluate, predict")
         .expect("the README's section")..];

@@ -8,7 +8,7 @@
 //! both sides and computed with the same operations in the same order, so the
 //! tolerance is 1e-12 relative (in practice they agree bit for bit).
 
-mod common;
+use crate::common;
 
 use common::read_fixture;
 use descent_optim::{

@@ -119,10 +119,9 @@ fn start_child(mode: &str, directory: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "trainer_child",
-            "--test-threads=1",
-            "--nocapture",
+            &crate::test_name(module_path!(), "trainer_child"),
         ])
+        .args(["--test-threads=1", "--nocapture"])
         .env(CHILD_ENV, format!("{mode}\n{}", directory.display()))
         .spawn()
         .unwrap()

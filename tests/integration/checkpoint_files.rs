@@ -3,7 +3,7 @@
 //! (A save killed mid-write and restarted under the same PID is tested in
 //! `src/checkpoint/atomic.rs`, which can fake the PID.)
 
-mod checkpoint_support;
+use crate::checkpoint_support;
 
 use std::fs::{self, File};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! safetensors import and export, against files written by PyTorch
 //! (`tests/fixtures/make_safetensors.py`).
 
-mod checkpoint_support;
+use crate::checkpoint_support;
 
 use std::path::PathBuf;
 

@@ -26,17 +26,12 @@ use rand_chacha::ChaCha8Rng;
 /// are not run at all (they are `#[ignore]`d and started by their parent).
 const CHILD_ENV: &str = "DESCENT_LOAD_MODEL_CHILD";
 
-/// Runs the ignored test `name` of this binary in a new process, working in
+/// Runs the ignored test `name` of this module in a new process, working in
 /// `dir`.
 fn run_child(name: &str, dir: &Path) {
     let status = Command::new(std::env::current_exe().unwrap())
-        .args([
-            name,
-            "--exact",
-            "--ignored",
-            "--test-threads=1",
-            "--nocapture",
-        ])
+        .arg(crate::test_name(module_path!(), name))
+        .args(["--exact", "--ignored", "--test-threads=1", "--nocapture"])
         .env(CHILD_ENV, dir)
         .status()
         .unwrap();

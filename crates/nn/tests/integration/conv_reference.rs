@@ -7,7 +7,7 @@
 //! such terms in another order differ by that much, and a wrong index or
 //! tap is off by whole terms.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, fixture, tensor, Worst};
 use descent_autograd::{Parameter, Tape, Tensor};

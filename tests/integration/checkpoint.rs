@@ -1,7 +1,7 @@
 //! Checkpoint files: round trips, the byte layout, every kind of damage, strict
 //! and partial restores, and atomic saving under failure.
 
-mod checkpoint_support;
+use crate::checkpoint_support;
 
 use std::io::{self, Write};
 

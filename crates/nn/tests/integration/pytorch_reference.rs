@@ -2,7 +2,7 @@
 //! fixtures written by `tests/fixtures/generate.py`. Tolerance:
 //! `|a - e| ≤ 1e-6 + 1e-5·|e|` per element (see `common`).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

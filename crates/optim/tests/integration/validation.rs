@@ -2,7 +2,7 @@
 //! are refused with clear messages; misuse of an optimizer across models
 //! panics with an explanation instead of corrupting state.
 
-mod common;
+use crate::common;
 
 use common::Problem;
 use descent_autograd::{Parameter, Tensor};

@@ -5,7 +5,7 @@
 //! shuffled mini-batches, stopping both mid-epoch and on an epoch boundary.
 //! One case resumes in a separate process.
 
-mod checkpoint_support;
+use crate::checkpoint_support;
 
 use std::path::Path;
 use std::process::Command;
@@ -270,7 +270,8 @@ fn a_run_resumes_exactly_in_another_process() {
     save(&interrupted, &input);
 
     let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "resume_child", "--test-threads=1", "--nocapture"])
+        .args(["--exact", &crate::test_name(module_path!(), "resume_child")])
+        .args(["--test-threads=1", "--nocapture"])
         .env(
             CHILD_ENV,
             format!("{}\n{}", input.display(), output.display()),

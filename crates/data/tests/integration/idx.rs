@@ -1,7 +1,7 @@
 //! IDX reading and writing: round trips, every kind of malformed file, and a
 //! seeded fuzz run asserting that no input makes the reader panic.
 
-mod common;
+use crate::common;
 
 use std::io::{ErrorKind, Write};
 

@@ -142,7 +142,7 @@ impl Classifier {
     }
 }
 
-/// `crates/nn/tests/module.rs`'s hand-written `visit`.
+/// `crates/nn/tests/integration/module.rs`'s hand-written `visit`.
 struct HandWrittenClassifier(Classifier);
 
 impl Module for HandWrittenClassifier {

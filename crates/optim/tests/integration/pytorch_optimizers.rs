@@ -6,7 +6,7 @@
 //! match PyTorch's within the tolerance documented on
 //! [`common::REL_TOL`]: |ours − torch| ≤ 1e-5 · max(|torch|, 0.1).
 
-mod common;
+use crate::common;
 
 use common::{build_optimizer, flat_values, read_fixture, relative_error, Problem, REL_TOL};
 use serde::Deserialize;
