@@ -115,6 +115,40 @@ pub(super) struct Update {
     pub(super) relu: bool,
 }
 
+impl Update {
+    /// How depth block `block` (the last one when `last`) of the panel from
+    /// column `j0` lands in `c`, for a product `alpha · a · b` with `beta`,
+    /// `bias` (null for none) and `relu`: the first block starts `c` from
+    /// the bias, from nothing or from `beta · c`; later ones add to it; the
+    /// ReLU clamps the last.
+    ///
+    /// # Safety
+    /// A non-null `bias` covers column `j0`.
+    pub(super) unsafe fn for_block(
+        block: usize,
+        last: bool,
+        (alpha, beta, bias, relu): (f32, f32, *const f32, bool),
+        j0: usize,
+    ) -> Update {
+        let kind = if block > 0 {
+            Store::Blend { alpha, beta: 1.0 }
+        } else if !bias.is_null() {
+            Store::Bias {
+                alpha,
+                bias: bias.add(j0),
+            }
+        } else if beta == 0.0 {
+            Store::Overwrite { alpha }
+        } else {
+            Store::Blend { alpha, beta }
+        };
+        Update {
+            kind,
+            relu: relu && last,
+        }
+    }
+}
+
 /// What a block of accumulators is combined with as it is stored.
 #[derive(Clone, Copy)]
 pub(super) enum Store {
@@ -250,22 +284,8 @@ pub(super) unsafe fn gemm(
                 let panel = panels[block * panel_count + panel_index].assume_init_ref();
                 let panel_ptr = panel.rows.as_ptr().cast::<f32>();
                 let (nonzero_b_rows, panel_is_finite) = (panel.nonzero_rows, panel.finite);
-                let kind = if block > 0 {
-                    Store::Blend { alpha, beta: 1.0 }
-                } else if !bias.is_null() {
-                    Store::Bias {
-                        alpha,
-                        bias: bias.add(j0),
-                    }
-                } else if beta == 0.0 {
-                    Store::Overwrite { alpha }
-                } else {
-                    Store::Blend { alpha, beta }
-                };
-                let update = Update {
-                    kind,
-                    relu: relu && p0 + block_depth == k,
-                };
+                let update =
+                    Update::for_block(block, p0 + block_depth == k, (alpha, beta, bias, relu), j0);
                 // Zero rows of `b` (a blank stretch of an image) need no step either.
                 let mut b_steps = Steps::new();
                 if nonzero_b_rows != all_steps {

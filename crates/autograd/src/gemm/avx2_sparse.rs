@@ -33,7 +33,7 @@ use std::arch::x86_64::*;
 use std::cell::Cell;
 use std::mem::MaybeUninit;
 
-use super::avx2::{first_lanes, pack_panel, store_vector, transpose, Columns, Store, Update};
+use super::avx2::{first_lanes, pack_panel, store_vector, transpose, Columns, Update};
 use super::Operand;
 
 /// f32 lanes in one AVX register.
@@ -185,22 +185,8 @@ pub(super) unsafe fn gemm(
             for (panel_index, j0) in (0..n).step_by(PANEL_WIDTH).enumerate() {
                 let width = PANEL_WIDTH.min(n - j0);
                 let columns = Columns::<VECTORS>::new(width);
-                let kind = if block > 0 {
-                    Store::Blend { alpha, beta: 1.0 }
-                } else if !bias.is_null() {
-                    Store::Bias {
-                        alpha,
-                        bias: bias.add(j0),
-                    }
-                } else if beta == 0.0 {
-                    Store::Overwrite { alpha }
-                } else {
-                    Store::Blend { alpha, beta }
-                };
-                let update = Update {
-                    kind,
-                    relu: relu && p0 + block_depth == k,
-                };
+                let update =
+                    Update::for_block(block, p0 + block_depth == k, (alpha, beta, bias, relu), j0);
                 let panel = panels[block * panel_count + panel_index]
                     .as_ptr()
                     .cast::<f32>();
