@@ -215,28 +215,20 @@ pub(super) unsafe fn gemm(
     }
     // Panel `(block, j)` is depth block `block`'s rows of columns
     // `j · PANEL_WIDTH ..`, packed once here for every chunk of rows.
-    for (block, p0) in (0..k).step_by(depth).enumerate() {
-        let block_depth = depth.min(k - p0);
-        for (index, j0) in (0..n).step_by(PANEL_WIDTH).enumerate() {
-            let width = PANEL_WIDTH.min(n - j0);
-            let panel = panels[block * panel_count + index].as_mut_ptr();
-            let rows = std::ptr::addr_of_mut!((*panel).rows).cast::<f32>();
-            let nonzero_rows = pack_panel(
-                rows,
-                b.ptr
-                    .offset(p0 as isize * b.row_stride + j0 as isize * b.column_stride),
-                b.row_stride,
-                b.column_stride,
-                block_depth,
-                width,
-                &Columns::<VECTORS>::new(width),
-            );
+    let base = panels.as_mut_ptr().cast::<Panel>();
+    pack_panels::<VECTORS>(
+        b,
+        (k, n),
+        depth,
+        |index| std::ptr::addr_of_mut!((*base.add(index)).rows).cast::<f32>(),
+        |index, rows, block_depth, nonzero_rows| {
+            let panel = base.add(index);
             std::ptr::addr_of_mut!((*panel).nonzero_rows).write(nonzero_rows);
             std::ptr::addr_of_mut!((*panel).finite).write(super::all_finite(
                 std::slice::from_raw_parts(rows, block_depth * PANEL_WIDTH),
             ));
-        }
-    }
+        },
+    );
     let mut packed = PackedRows([MaybeUninit::uninit(); CHUNK_ROWS * DEPTH + LANES]);
     let packed_ptr = packed.0.as_mut_ptr().cast::<f32>();
     let a_columns = a.row_stride == 1;
@@ -579,13 +571,50 @@ unsafe fn pack_column_major_rows(
     }
 }
 
+/// Packs all of `b` (`k × n`) as panels of `8 · V` columns × `depth` rows at
+/// most, depth block by depth block: panel `i` (block `i / panels per block`,
+/// columns from `8 · V · (i % panels per block)`) goes to `target(i)`, and
+/// `packed(i, target, rows, nonzero rows)` follows it.
+///
+/// # Safety
+/// As for [`gemm`]; every `target(i)` has room for `depth · 8 · V` floats.
+pub(super) unsafe fn pack_panels<const V: usize>(
+    b: Operand,
+    (k, n): (usize, usize),
+    depth: usize,
+    target: impl Fn(usize) -> *mut f32,
+    mut packed: impl FnMut(usize, *const f32, usize, u128),
+) {
+    let width = V * LANES;
+    let panel_count = n.div_ceil(width);
+    for (block, p0) in (0..k).step_by(depth).enumerate() {
+        let block_depth = depth.min(k - p0);
+        for (index, j0) in (0..n).step_by(width).enumerate() {
+            let columns = width.min(n - j0);
+            let panel = block * panel_count + index;
+            let rows = target(panel);
+            let nonzero_rows = pack_panel(
+                rows,
+                b.ptr
+                    .offset(p0 as isize * b.row_stride + j0 as isize * b.column_stride),
+                b.row_stride,
+                b.column_stride,
+                block_depth,
+                columns,
+                &Columns::<V>::new(columns),
+            );
+            packed(panel, rows, block_depth, nonzero_rows);
+        }
+    }
+}
+
 /// Copies `depth` rows × `width` columns of `b` into the panel, rows
 /// `8 · V` floats apart, with zeros in the columns past `width`.
 ///
 /// Returns the rows that are not all zero as bits (every row of a
 /// transposed or strided `b`, which are not checked).
 #[target_feature(enable = "avx2")]
-pub(super) unsafe fn pack_panel<const V: usize>(
+unsafe fn pack_panel<const V: usize>(
     panel: *mut f32,
     b: *const f32,
     b_row_stride: isize,

@@ -33,7 +33,7 @@ use std::arch::x86_64::*;
 use std::cell::Cell;
 use std::mem::MaybeUninit;
 
-use super::avx2::{first_lanes, pack_panel, store_vector, transpose, Columns, Update};
+use super::avx2::{first_lanes, pack_panels, store_vector, transpose, Columns, Update};
 use super::Operand;
 
 /// f32 lanes in one AVX register.
@@ -58,13 +58,12 @@ thread_local! {
     static PANELS: Cell<Vec<MaybeUninit<Panel>>> = const { Cell::new(Vec::new()) };
 }
 
-/// A chunk's lists of nonzero steps for one depth block: row `r`'s first
-/// `counts[r]` offsets and values. Each list has a register of slack, for
-/// the compressing stores.
+/// A chunk's lists of nonzero steps for one depth block: row `r`'s offsets
+/// and values (as many as its count says). Each list has a register of
+/// slack, for the compressing stores.
 struct RowLists {
     offsets: [[u8; DEPTH + LANES]; CHUNK_ROWS],
     values: [[f32; DEPTH + LANES]; CHUNK_ROWS],
-    counts: [usize; CHUNK_ROWS],
 }
 
 /// For each 8-bit mask, the positions of its set bits, one per byte, from
@@ -127,29 +126,21 @@ pub(super) unsafe fn gemm(
     if panels.len() < needed {
         panels.resize_with(needed, MaybeUninit::uninit);
     }
-    for (block, p0) in (0..k).step_by(depth).enumerate() {
-        let block_depth = depth.min(k - p0);
-        for (index, j0) in (0..n).step_by(PANEL_WIDTH).enumerate() {
-            let width = PANEL_WIDTH.min(n - j0);
-            pack_panel::<VECTORS>(
-                panels[block * panel_count + index]
-                    .as_mut_ptr()
-                    .cast::<f32>(),
-                b.ptr
-                    .offset(p0 as isize * b.row_stride + j0 as isize * b.column_stride),
-                b.row_stride,
-                b.column_stride,
-                block_depth,
-                width,
-                &Columns::<VECTORS>::new(width),
-            );
-        }
-    }
+    let base = panels.as_mut_ptr().cast::<f32>();
+    // Every panel is `DEPTH · PANEL_WIDTH` floats; the zero rows of `b` are
+    // not used here.
+    pack_panels::<VECTORS>(
+        b,
+        (k, n),
+        depth,
+        |index| base.add(index * DEPTH * PANEL_WIDTH),
+        |_, _, _, _| {},
+    );
     let mut lists = MaybeUninit::<RowLists>::uninit();
     let lists = lists.as_mut_ptr();
     let offsets = std::ptr::addr_of_mut!((*lists).offsets).cast::<u8>();
     let values = std::ptr::addr_of_mut!((*lists).values).cast::<f32>();
-    let counts = &mut *std::ptr::addr_of_mut!((*lists).counts);
+    let mut counts = [0usize; CHUNK_ROWS];
     const LIST: usize = DEPTH + LANES;
     for chunk in (0..m).step_by(CHUNK_ROWS) {
         let rows = CHUNK_ROWS.min(m - chunk);
