@@ -25,9 +25,9 @@
 //! Every element of `c` is the sum over `k` of its nonzero terms in
 //! increasing order, one FMA each, in depth blocks of at most [`DEPTH`]
 //! steps that depend only on `k`; so an element's value depends neither on
-//! how the caller splits the product nor on the other rows. The kernel is
-//! only chosen when `b` is finite: a zero of `a` skipped against a NaN or an
-//! infinity would have made a NaN.
+//! how the caller splits the product nor on the other rows. Where `b` holds
+//! a NaN or an infinity, the lists keep every step, zeros included: a zero
+//! of `a` skipped against it would have lost a NaN.
 
 use std::arch::x86_64::*;
 use std::cell::Cell;
@@ -88,8 +88,7 @@ const COMPRESS: [u64; 256] = {
 };
 
 /// Whether this kernel can run an `m × k` by `k × n` product with operands
-/// laid out like these (the caller also checks the CPU, `a`'s zeros and
-/// `b`'s finiteness).
+/// laid out like these (the caller also checks the CPU and `a`'s zeros).
 pub(super) fn fits((_m, k, n): (usize, usize, usize), a: &Operand, c_column_stride: isize) -> bool {
     (a.row_stride == 1 || a.column_stride == 1)
         && c_column_stride == 1
@@ -102,7 +101,7 @@ pub(super) fn fits((_m, k, n): (usize, usize, usize), a: &Operand, c_column_stri
 /// then with `relu` clamped at zero: as [`super::avx2::gemm`].
 ///
 /// # Safety
-/// As for [`super::avx2::gemm`], and every element of `b` is finite.
+/// As for [`super::avx2::gemm`].
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm(
@@ -128,14 +127,25 @@ pub(super) unsafe fn gemm(
     }
     let base = panels.as_mut_ptr().cast::<f32>();
     // Every panel is `DEPTH · PANEL_WIDTH` floats; the zero rows of `b` are
-    // not used here.
+    // not used here. A NaN or an infinity in `b` must meet the zeros of `a`
+    // (0 · NaN is NaN), so where `b` holds one, the lists keep every step.
+    // Checked here, on panels still in cache, rather than in a pass of its
+    // own over `b` before the kernel is chosen, which took 2 % of W2's step.
+    let mut b_is_finite = true;
     pack_panels::<VECTORS>(
         b,
         (k, n),
         depth,
         |index| base.add(index * DEPTH * PANEL_WIDTH),
-        |_, _, _, _| {},
+        |_, panel, rows, _| {
+            b_is_finite &= super::all_finite(std::slice::from_raw_parts(panel, rows * PANEL_WIDTH));
+        },
     );
+    // A zero of `a` that is skipped adds nothing (+0 or −0 to a sum that
+    // starts at +0 and so is never −0), so listing every step changes no
+    // bit of a finite product: whether `b` is finite may differ between the
+    // halves of a split product without changing the results.
+    let keep_zeros = !b_is_finite;
     let mut lists = MaybeUninit::<RowLists>::uninit();
     let lists = lists.as_mut_ptr();
     let offsets = std::ptr::addr_of_mut!((*lists).offsets).cast::<u8>();
@@ -156,6 +166,7 @@ pub(super) unsafe fn gemm(
                         *count = list_row(
                             first.offset((r - r0) as isize * a.row_stride),
                             block_depth,
+                            keep_zeros,
                             offsets.add(r * LIST),
                             values.add(r * LIST),
                         );
@@ -167,6 +178,7 @@ pub(super) unsafe fn gemm(
                         group,
                         m - chunk - r0,
                         block_depth,
+                        keep_zeros,
                         offsets.add(r0 * LIST),
                         values.add(r0 * LIST),
                         &mut counts[r0..r0 + group],
@@ -200,20 +212,22 @@ pub(super) unsafe fn gemm(
 }
 
 /// Moves the nonzero lanes of `values` (a NaN counts as nonzero, so it still
-/// spreads) to the front of `list_values[count..]`, their offsets (`first`
-/// plus the lane) to `list_offsets[count..]`, and returns the new count.
-/// Whole registers are stored: the lists need [`LANES`] of slack.
+/// spreads), and the lanes set in `keep`, to the front of
+/// `list_values[count..]`, their offsets (`first` plus the lane) to
+/// `list_offsets[count..]`, and returns the new count. Whole registers are
+/// stored: the lists need [`LANES`] of slack.
 #[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn compress(
     values: __m256,
     first: usize,
+    keep: usize,
     list_offsets: *mut u8,
     list_values: *mut f32,
     count: usize,
 ) -> usize {
     let nonzero = _mm256_cmp_ps::<_CMP_NEQ_UQ>(values, _mm256_setzero_ps());
-    let mask = _mm256_movemask_ps(nonzero) as usize;
+    let mask = _mm256_movemask_ps(nonzero) as usize | keep;
     let lanes = COMPRESS[mask];
     let permutation = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(lanes as i64));
     _mm256_storeu_ps(
@@ -228,11 +242,29 @@ unsafe fn compress(
     count + mask.count_ones() as usize
 }
 
+/// The lanes to list whatever their value: none, or with `keep_zeros` the
+/// first `valid`.
+#[inline]
+fn kept_lanes(keep_zeros: bool, valid: usize) -> usize {
+    if keep_zeros {
+        (1 << valid) - 1
+    } else {
+        0
+    }
+}
+
 /// Lists the nonzero steps of one row of a row-major `a` (`depth`
-/// contiguous floats from `row`); returns how many.
+/// contiguous floats from `row`), or with `keep_zeros` every step; returns
+/// how many.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn list_row(row: *const f32, depth: usize, offsets: *mut u8, values: *mut f32) -> usize {
+unsafe fn list_row(
+    row: *const f32,
+    depth: usize,
+    keep_zeros: bool,
+    offsets: *mut u8,
+    values: *mut f32,
+) -> usize {
     let mut count = 0;
     for g in (0..depth).step_by(LANES) {
         let valid = (depth - g).min(LANES);
@@ -242,15 +274,23 @@ unsafe fn list_row(row: *const f32, depth: usize, offsets: *mut u8, values: *mut
         } else {
             _mm256_maskload_ps(row.add(g), first_lanes(valid))
         };
-        count = compress(group, g, offsets, values, count);
+        count = compress(
+            group,
+            g,
+            kept_lanes(keep_zeros, valid),
+            offsets,
+            values,
+            count,
+        );
     }
     count
 }
 
-/// Lists the nonzero steps of `rows` (1 to 8) rows of a column-major `a`
-/// (a step's rows contiguous from `first`, steps `column_stride` apart), 8 ×
-/// 8 tiles transposed in registers; `rows_left` is how many rows `a` has
-/// from `first` on (with 8 or more, a step is read as a whole register).
+/// Lists the nonzero steps (with `keep_zeros`, every step) of `rows` (1 to
+/// 8) rows of a column-major `a` (a step's rows contiguous from `first`,
+/// steps `column_stride` apart), 8 × 8 tiles transposed in registers;
+/// `rows_left` is how many rows `a` has from `first` on (with 8 or more, a
+/// step is read as a whole register).
 #[inline]
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
@@ -260,6 +300,7 @@ unsafe fn list_column_major_rows(
     rows: usize,
     rows_left: usize,
     depth: usize,
+    keep_zeros: bool,
     offsets: *mut u8,
     values: *mut f32,
     counts: &mut [usize],
@@ -286,6 +327,7 @@ unsafe fn list_column_major_rows(
             *count = compress(
                 tile[r],
                 g,
+                kept_lanes(keep_zeros, valid),
                 offsets.add(r * LIST),
                 values.add(r * LIST),
                 *count,
