@@ -2,8 +2,10 @@
 
 use std::cell::{Cell, RefCell};
 
+use descent_autograd::cpu::vectorized;
 use descent_autograd::{Tensor, Var};
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 
 use crate::{Generator, LayerSpec, Module, ModuleSpec, Visitor};
 
@@ -103,15 +105,11 @@ impl Module for Dropout {
         } else {
             0.0
         };
-        self.generator.with_rng(|rng| {
-            for element in mask.iter_mut() {
-                *element = if rng.random::<f32>() < probability {
-                    0.0
-                } else {
-                    keep_scale
-                };
-            }
-        });
+        let mask_values = mask
+            .as_slice_mut()
+            .expect("Dropout: the mask is a fresh, contiguous tensor");
+        self.generator
+            .with_rng(|rng| draw_mask(mask_values, probability, keep_scale, rng));
         input * input.tape().constant_copy(mask.view())
     }
 
@@ -136,11 +134,70 @@ impl Module for Dropout {
     }
 }
 
+/// Sets each element of `mask` to 0 with `probability` and to `keep_scale`
+/// otherwise, from one `u32` of `rng` per element, in order.
+///
+/// The test is `rand`'s `rng.random::<f32>() < probability` (the word's top
+/// 24 bits times 2⁻²⁴), so the masks are the same as drawing one `f32` per
+/// element; but the words are drawn a block at a time and compared in vector
+/// registers: calling the generator per element took 3.5 % of C1's step.
+fn draw_mask(mask: &mut [f32], probability: f32, keep_scale: f32, rng: &mut ChaCha8Rng) {
+    const BLOCK: usize = 256;
+    const UNIT: f32 = 1.0 / (1u32 << 24) as f32;
+    let mut words = [0u32; BLOCK];
+    for chunk in mask.chunks_mut(BLOCK) {
+        let words = &mut words[..chunk.len()];
+        rng.fill(words);
+        vectorized(
+            #[inline(always)]
+            || {
+                for (element, &word) in chunk.iter_mut().zip(words.iter()) {
+                    let uniform = (word >> 8) as f32 * UNIT;
+                    *element = if uniform < probability {
+                        0.0
+                    } else {
+                        keep_scale
+                    };
+                }
+            },
+        );
+    }
+}
+
 impl std::fmt::Debug for Dropout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dropout")
             .field("probability", &self.probability)
             .field("training", &self.training.get())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn the_mask_is_that_of_one_f32_per_element() {
+        // 1000 elements: whole blocks of words and a partial one; the
+        // generator ends where drawing one `f32` at a time leaves it.
+        for probability in [0.25f32, 0.5, 0.9] {
+            let mut rng = ChaCha8Rng::seed_from_u64(7);
+            let mut mask = vec![f32::NAN; 1000];
+            draw_mask(&mut mask, probability, 2.0, &mut rng);
+            let mut reference = ChaCha8Rng::seed_from_u64(7);
+            let expected: Vec<f32> = (0..1000)
+                .map(|_| {
+                    if reference.random::<f32>() < probability {
+                        0.0
+                    } else {
+                        2.0
+                    }
+                })
+                .collect();
+            assert_eq!(mask, expected, "probability {probability}");
+            assert_eq!(rng.random::<u64>(), reference.random::<u64>());
+        }
     }
 }

@@ -3,6 +3,7 @@
 use ndarray::{Axis, Slice, Zip};
 
 use crate::backward::GradientSink;
+use crate::cpu::vectorized;
 use crate::op::{NodeId, Op};
 use crate::tape::Node;
 use crate::{Tensor, Var};
@@ -50,8 +51,12 @@ impl<'t> Var<'t> {
                 shape
             );
             let mut out = tape.take_uninit(shape);
-            for (o, &v) in out.iter_mut().zip(x.iter()) {
-                *o = v;
+            // A contiguous value (all but a permuted one) is copied whole:
+            // element by element through ndarray's iterators, flattening
+            // C1's feature maps took 1.5 % of its step.
+            match (out.as_slice_mut(), x.as_slice()) {
+                (Some(out), Some(x)) => out.copy_from_slice(x),
+                _ => out.iter_mut().zip(x.iter()).for_each(|(o, &v)| *o = v),
             }
             out
         };
@@ -135,11 +140,20 @@ pub(crate) fn transpose_backward(
 // The gradient of a reshape is the gradient in the input's shape.
 pub(crate) fn reshape_backward(nodes: &[Node], sink: &mut GradientSink<'_>, g: &Tensor, x: NodeId) {
     sink.with_gradient(nodes, x, |target, accumulate| {
-        for (t, &g) in target.iter_mut().zip(g.iter()) {
-            if accumulate {
-                *t += g
-            } else {
-                *t = g
+        match (target.as_slice_mut(), g.as_slice(), accumulate) {
+            (Some(target), Some(g), false) => target.copy_from_slice(g),
+            (Some(target), Some(g), true) => vectorized(
+                #[inline(always)]
+                || target.iter_mut().zip(g).for_each(|(t, &g)| *t += g),
+            ),
+            _ => {
+                for (t, &g) in target.iter_mut().zip(g.iter()) {
+                    if accumulate {
+                        *t += g
+                    } else {
+                        *t = g
+                    }
+                }
             }
         }
     });
