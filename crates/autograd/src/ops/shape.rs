@@ -137,6 +137,13 @@ pub(crate) fn transpose_backward(
     });
 }
 
+/// `target += g`, the slices as parameters so that the loop vectorises (see
+/// [`vectorized`]).
+#[inline(always)]
+fn add_into(target: &mut [f32], g: &[f32]) {
+    target.iter_mut().zip(g).for_each(|(t, &g)| *t += g);
+}
+
 // The gradient of a reshape is the gradient in the input's shape.
 pub(crate) fn reshape_backward(nodes: &[Node], sink: &mut GradientSink<'_>, g: &Tensor, x: NodeId) {
     sink.with_gradient(nodes, x, |target, accumulate| {
@@ -144,7 +151,7 @@ pub(crate) fn reshape_backward(nodes: &[Node], sink: &mut GradientSink<'_>, g: &
             (Some(target), Some(g), false) => target.copy_from_slice(g),
             (Some(target), Some(g), true) => vectorized(
                 #[inline(always)]
-                || target.iter_mut().zip(g).for_each(|(t, &g)| *t += g),
+                || add_into(target, g),
             ),
             _ => {
                 for (t, &g) in target.iter_mut().zip(g.iter()) {
