@@ -37,7 +37,7 @@ use std::arch::x86_64::*;
 use std::cell::Cell;
 use std::mem::MaybeUninit;
 
-use super::{first_steps, Operand, Steps};
+use super::{first_steps, Operand, Steps, Store, Update};
 use crate::cpu::{level, CpuLevel};
 
 /// f32 lanes in one AVX register.
@@ -106,60 +106,6 @@ thread_local! {
 /// register's worth of slack follows the last block.
 #[repr(C, align(64))]
 struct PackedRows([MaybeUninit<f32>; CHUNK_ROWS * DEPTH + LANES]);
-
-/// How a finished block of accumulators lands in `c`: stored, and with
-/// `relu` (on the last depth block of a fused linear-ReLU) clamped at zero.
-#[derive(Clone, Copy)]
-pub(super) struct Update {
-    pub(super) kind: Store,
-    pub(super) relu: bool,
-}
-
-impl Update {
-    /// How depth block `block` (the last one when `last`) of the panel from
-    /// column `j0` lands in `c`, for a product `alpha · a · b` with `beta`,
-    /// `bias` (null for none) and `relu`: the first block starts `c` from
-    /// the bias, from nothing or from `beta · c`; later ones add to it; the
-    /// ReLU clamps the last.
-    ///
-    /// # Safety
-    /// A non-null `bias` covers column `j0`.
-    pub(super) unsafe fn for_block(
-        block: usize,
-        last: bool,
-        (alpha, beta, bias, relu): (f32, f32, *const f32, bool),
-        j0: usize,
-    ) -> Update {
-        let kind = if block > 0 {
-            Store::Blend { alpha, beta: 1.0 }
-        } else if !bias.is_null() {
-            Store::Bias {
-                alpha,
-                bias: bias.add(j0),
-            }
-        } else if beta == 0.0 {
-            Store::Overwrite { alpha }
-        } else {
-            Store::Blend { alpha, beta }
-        };
-        Update {
-            kind,
-            relu: relu && last,
-        }
-    }
-}
-
-/// What a block of accumulators is combined with as it is stored.
-#[derive(Clone, Copy)]
-pub(super) enum Store {
-    /// `c = alpha · acc`; `c` is never read.
-    Overwrite { alpha: f32 },
-    /// `c = alpha · acc + bias`, the bias broadcast down the rows (from the
-    /// block's first column); `c` is never read.
-    Bias { alpha: f32, bias: *const f32 },
-    /// `c = alpha · acc + beta · c`.
-    Blend { alpha: f32, beta: f32 },
-}
 
 /// The columns of a panel's vectors that exist in `c` (and `b`): a lane mask
 /// per vector (all lanes set for a full one) and whether the vector is full.

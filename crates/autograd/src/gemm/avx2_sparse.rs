@@ -33,8 +33,8 @@ use std::arch::x86_64::*;
 use std::cell::Cell;
 use std::mem::MaybeUninit;
 
-use super::avx2::{first_lanes, pack_panels, store_vector, transpose, Columns, Update};
-use super::Operand;
+use super::avx2::{first_lanes, pack_panels, store_vector, transpose, Columns};
+use super::{Operand, Update};
 
 /// f32 lanes in one AVX register.
 const LANES: usize = 8;

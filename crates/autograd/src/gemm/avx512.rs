@@ -28,7 +28,7 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
-use super::{first_steps, Operand, Steps};
+use super::{first_steps, Operand, Steps, Store, Update};
 use crate::cpu::{level, CpuLevel};
 
 /// f32 lanes in one AVX-512 register.
@@ -76,26 +76,6 @@ pub(super) fn applies(
 
 #[repr(C, align(64))]
 struct Panel([MaybeUninit<f32>; DEPTH * PANEL_WIDTH]);
-
-/// How a finished block of accumulators lands in `c`: stored, and with
-/// `relu` (on the last depth block of a fused linear-ReLU) clamped at zero.
-#[derive(Clone, Copy)]
-struct Update {
-    kind: Store,
-    relu: bool,
-}
-
-/// What a block of accumulators is combined with as it is stored.
-#[derive(Clone, Copy)]
-enum Store {
-    /// `c = alpha · acc`; `c` is never read.
-    Overwrite { alpha: f32 },
-    /// `c = alpha · acc + bias`, the bias broadcast down the rows (from the
-    /// block's first column); `c` is never read.
-    Bias { alpha: f32, bias: *const f32 },
-    /// `c = alpha · acc + beta · c`.
-    Blend { alpha: f32, beta: f32 },
-}
 
 /// `c = alpha · a · b + beta · c` for an `m × k` `a` and a `k × n` `b`; when
 /// `beta` is 0, `c` is never read. With a `bias` (`n` contiguous floats),
@@ -156,22 +136,8 @@ pub(super) unsafe fn gemm(
                 panel_ptr,
                 block_depth * PANEL_WIDTH,
             ));
-            let kind = if block > 0 {
-                Store::Blend { alpha, beta: 1.0 }
-            } else if !bias.is_null() {
-                Store::Bias {
-                    alpha,
-                    bias: bias.add(j0),
-                }
-            } else if beta == 0.0 {
-                Store::Overwrite { alpha }
-            } else {
-                Store::Blend { alpha, beta }
-            };
-            let update = Update {
-                kind,
-                relu: relu && p0 + block_depth == k,
-            };
+            let update =
+                Update::for_block(block, p0 + block_depth == k, (alpha, beta, bias, relu), j0);
             // Zero rows of `b` (a blank stretch of an image) need no step either.
             let all_b_rows = first_steps(block_depth);
             let mut b_steps = Steps::new();

@@ -312,6 +312,64 @@ fn zero_share(a: &ArrayView2<'_, f32>) -> f32 {
 /// Floats in one sampled run of [`zero_share`].
 const ZERO_SAMPLE_RUN: usize = 64;
 
+/// How a finished block of accumulators lands in `c`, in each of descent's
+/// kernels: stored, and with `relu` (on the last depth block of a fused
+/// linear-ReLU) clamped at zero.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Update {
+    kind: Store,
+    relu: bool,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Update {
+    /// How depth block `block` (the last one when `last`) of the panel from
+    /// column `j0` lands in `c`, for a product `alpha · a · b` with `beta`,
+    /// `bias` (null for none) and `relu`: the first block starts `c` from
+    /// the bias, from nothing or from `beta · c`; later ones add to it; the
+    /// ReLU clamps the last.
+    ///
+    /// # Safety
+    /// A non-null `bias` covers column `j0`.
+    unsafe fn for_block(
+        block: usize,
+        last: bool,
+        (alpha, beta, bias, relu): (f32, f32, *const f32, bool),
+        j0: usize,
+    ) -> Update {
+        let kind = if block > 0 {
+            Store::Blend { alpha, beta: 1.0 }
+        } else if !bias.is_null() {
+            Store::Bias {
+                alpha,
+                bias: bias.add(j0),
+            }
+        } else if beta == 0.0 {
+            Store::Overwrite { alpha }
+        } else {
+            Store::Blend { alpha, beta }
+        };
+        Update {
+            kind,
+            relu: relu && last,
+        }
+    }
+}
+
+/// What a block of accumulators is combined with as it is stored.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+enum Store {
+    /// `c = alpha · acc`; `c` is never read.
+    Overwrite { alpha: f32 },
+    /// `c = alpha · acc + bias`, the bias broadcast down the rows (from the
+    /// block's first column); `c` is never read.
+    Bias { alpha: f32, bias: *const f32 },
+    /// `c = alpha · acc + beta · c`.
+    Blend { alpha: f32, beta: f32 },
+}
+
 /// A matrix operand as descent's kernels take it: a pointer and strides in
 /// elements.
 #[cfg(target_arch = "x86_64")]
