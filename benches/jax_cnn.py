@@ -22,7 +22,6 @@ the first N CPUs before jax is imported, and for N == 1
 Output: one JSON line on stdout,
   {"workload":"C1","threads":1,"samples_per_s":...,"framework":"jax",...}
 """
-import argparse
 import json
 import os
 import statistics
@@ -32,19 +31,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from c1_args import parse_args  # noqa: E402
 from jax_mlp import DATA_DIR, load_fashion_mnist  # noqa: E402
-
-
-def parse_args():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--runs", type=int, default=3, help="timed runs; the median is reported")
-    p.add_argument("--warmup-steps", type=int, default=20)
-    p.add_argument("--steps", type=int, default=150, help="timed steps per run")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-pin", dest="pin", action="store_false")
-    p.add_argument("--data-dir", default=DATA_DIR)
-    return p.parse_args()
 
 
 def init_params(rng):
@@ -61,7 +49,7 @@ def init_params(rng):
 
 
 def main():
-    args = parse_args()
+    args = parse_args(__doc__, DATA_DIR)
     n = args.threads
     if args.pin:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:n])

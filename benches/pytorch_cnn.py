@@ -18,7 +18,6 @@ and (with --pin, the default) affinity to the first N CPUs.
 Output: one JSON line on stdout,
   {"workload":"C1","threads":1,"samples_per_s":...,"framework":"pytorch",...}
 """
-import argparse
 import json
 import os
 import statistics
@@ -26,23 +25,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from c1_args import parse_args  # noqa: E402
 from pytorch_mlp import DATA_DIR, load_fashion_mnist  # noqa: E402
 
 
-def parse_args():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--runs", type=int, default=3, help="timed runs; the median is reported")
-    p.add_argument("--warmup-steps", type=int, default=20)
-    p.add_argument("--steps", type=int, default=150, help="timed steps per run")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-pin", dest="pin", action="store_false")
-    p.add_argument("--data-dir", default=DATA_DIR)
-    return p.parse_args()
-
-
 def main():
-    args = parse_args()
+    args = parse_args(__doc__, DATA_DIR)
     n = args.threads
     if args.pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:n])
