@@ -464,21 +464,14 @@ unsafe fn rows_landing<F>(
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn rows_of<const RELU: bool, F>(
-    (counts, offsets, values, panel): Lists<'_>,
+    lists: Lists<'_>,
     c: *mut f32,
     c_row_stride: isize,
     value_of: F,
 ) where
     F: Fn(__m256, usize, *const f32) -> __m256,
 {
-    for (r, &count) in counts.iter().enumerate() {
-        let sums = row_sums::<VECTORS>(
-            count,
-            offsets.add(r * (DEPTH + LANES)),
-            values.add(r * (DEPTH + LANES)),
-            panel,
-        );
-        let c_row = c.offset(r as isize * c_row_stride);
+    each_row::<VECTORS, _>(lists, c, c_row_stride, |sums, c_row| {
         for (v, &sum) in sums.iter().enumerate() {
             let target = c_row.add(v * LANES);
             let value = value_of(sum, v, target);
@@ -489,6 +482,32 @@ unsafe fn rows_of<const RELU: bool, F>(
             };
             _mm256_storeu_ps(target, value);
         }
+    });
+}
+
+/// Every row's sums over its listed steps, handed to `land` with the row's
+/// place in `c`.
+///
+/// # Safety
+/// As for [`row_kernel`]; `land` writes only the row of `c` it is given.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn each_row<const V: usize, L>(
+    (counts, offsets, values, panel): Lists<'_>,
+    c: *mut f32,
+    c_row_stride: isize,
+    mut land: L,
+) where
+    L: FnMut([__m256; V], *mut f32),
+{
+    for (r, &count) in counts.iter().enumerate() {
+        let sums = row_sums::<V>(
+            count,
+            offsets.add(r * (DEPTH + LANES)),
+            values.add(r * (DEPTH + LANES)),
+            panel,
+        );
+        land(sums, c.offset(r as isize * c_row_stride));
     }
 }
 
@@ -537,16 +556,10 @@ unsafe fn row_kernel<const V: usize>(
     c_row_stride: isize,
     update: Update,
 ) {
-    for (r, &count) in counts.iter().enumerate() {
-        let acc = row_sums::<V>(
-            count,
-            offsets.add(r * (DEPTH + LANES)),
-            values.add(r * (DEPTH + LANES)),
-            panel,
-        );
-        let c_row = c.offset(r as isize * c_row_stride);
-        for (v, &sum) in acc.iter().enumerate() {
+    let lists = (counts, offsets, values, panel);
+    each_row::<V, _>(lists, c, c_row_stride, |sums, c_row| {
+        for (v, &sum) in sums.iter().enumerate() {
             store_vector(sum, c_row, v, columns.masks[v], columns.full[v], update);
         }
-    }
+    });
 }
