@@ -22,7 +22,8 @@
 //! Fashion-MNIST images (a batch's rows over 96 pixels from the middle of
 //! the image, where the zeros of two images overlap more than chance).
 //! Figures are nanoseconds per useful 8-lane FMA (one that multiplies a
-//! nonzero of `a`), fastest of 40 rounds. A plain FMA loop gives the
+//! nonzero of `a`), fastest of 120 rounds of 200 calls (40 in each of
+//! three turns, the three loops alternating). A plain FMA loop gives the
 //! core's peak for scale.
 //!
 //! `cargo bench --bench row_kernel_bound`

@@ -429,7 +429,8 @@ unsafe fn whole_panel_row_kernel(
     }
 }
 
-/// A row's steps, its panel and its lists: what [`rows_of`] walks.
+/// A chunk's step counts, its lists' offsets and values, and the panel of
+/// `b` they index: what [`each_row`] walks.
 type Lists<'a> = (&'a [usize], *const u8, *const f32, *const f32);
 
 /// [`rows_of`] with the ReLU chosen once.
