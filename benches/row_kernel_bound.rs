@@ -379,7 +379,7 @@ fn main() {
         let useful_48 = (rows.steps() * 6) as f64;
         let zeros = 1.0 - rows.steps() as f64 / (ROWS * DEPTH) as f64;
         let c = c.as_mut_ptr();
-        // Alternated, so that a change in the machine's speed meets all three.
+        // Alternated, so that a change in the machine's speed meets every loop.
         let (mut row_time, mut union_time, mut pair_time) = (f64::MAX, f64::MAX, f64::MAX);
         let mut per_step_time = f64::MAX;
         for _ in 0..3 {

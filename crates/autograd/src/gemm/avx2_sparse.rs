@@ -520,9 +520,9 @@ unsafe fn each_row<const V: usize, L>(
 /// among three memory operations; one byte load per step for its offset
 /// took a share of those. Read four at a time (the lists' slack covers the
 /// word), the loop in `benches/row_kernel_bound.rs`'s setting went from
-/// 0.218–0.225 to 0.193–0.196 ns per useful FMA, and W2 on one thread gained 4–14 %
-/// (four rounds in turns). The steps and their order are the same, so the
-/// bits are too.
+/// 0.218–0.225 to 0.193–0.196 ns per useful FMA, and W2 on one thread
+/// gained 4–14 % (four rounds in turns). The steps and their order are the
+/// same, so the bits are too.
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA; the lists hold `count` entries, each offset a
@@ -563,6 +563,10 @@ unsafe fn row_sums<const V: usize>(
 const STEPS_AT_ONCE: usize = 4;
 
 /// `acc += value · b_row`, one FMA per register.
+///
+/// # Safety
+/// Inlined into a function compiled for AVX2 and FMA; `b_row` holds
+/// `8 · V` floats, aligned to 32 bytes.
 #[inline(always)]
 unsafe fn add_step<const V: usize>(acc: &mut [__m256; V], value: f32, b_row: *const f32) {
     let a = _mm256_set1_ps(value);
