@@ -662,6 +662,49 @@ pub(super) fn transpose(tile: &mut [__m256; LANES]) {
     }
 }
 
+/// `target[j][i] = source[i][j]` for `rows × columns` of `source` (rows
+/// `source_row_stride` apart, columns contiguous) into `target` (rows
+/// `target_row_stride` apart): 8 × 8 tiles through [`transpose`], the edges
+/// one float at a time. The values are copied, not computed.
+///
+/// # Safety
+/// The CPU has AVX2; both cover their shapes, and they do not overlap.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn transpose_into(
+    source: *const f32,
+    source_row_stride: isize,
+    (rows, columns): (usize, usize),
+    target: *mut f32,
+    target_row_stride: isize,
+) {
+    let whole_rows = rows - rows % LANES;
+    let whole_columns = columns - columns % LANES;
+    for i0 in (0..whole_rows).step_by(LANES) {
+        for j0 in (0..whole_columns).step_by(LANES) {
+            let mut tile: [__m256; LANES] = std::array::from_fn(|r| {
+                _mm256_loadu_ps(source.offset((i0 + r) as isize * source_row_stride).add(j0))
+            });
+            transpose(&mut tile);
+            for (q, row) in tile.iter().enumerate() {
+                _mm256_storeu_ps(
+                    target.offset((j0 + q) as isize * target_row_stride).add(i0),
+                    *row,
+                );
+            }
+        }
+    }
+    let one = |i: usize, j: usize| {
+        *target.offset(j as isize * target_row_stride).add(i) =
+            *source.offset(i as isize * source_row_stride).add(j);
+    };
+    for i in 0..whole_rows {
+        (whole_columns..columns).for_each(|j| one(i, j));
+    }
+    for i in whole_rows..rows {
+        (0..columns).for_each(|j| one(i, j));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,9 @@
 //! run time from the CPU level ([`crate::cpu::level`]): [`avx512`] on a CPU
 //! with AVX-512, [`avx2`] on one with AVX2 and FMA, or there [`avx2_sparse`]
 //! when `a` is at least 30 % zeros (a batch of images, ReLU activations and
-//! their gradients; see [`choose_kernel`]). The rest (baseline CPUs,
+//! their gradients; see [`choose_kernel`]), or when `b` has enough more zeros
+//! than `a` that the product pays to run transposed (a first layer's weight
+//! gradient `dyᵀ · x`; see [`transposing_pays`]). The rest (baseline CPUs,
 //! operands with no unit stride, the narrow products of a 10-class output
 //! layer or of batch 1) go to the `gemm` crate, which picks its own kernels
 //! from the CPU's features.
@@ -108,7 +110,7 @@ pub(crate) fn gemm_on_this_thread(
     beta: f32,
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
-    let kernel = choose_kernel(a, b, c.strides()[1]);
+    let kernel = choose_kernel(a, b, (c.strides()[0], c.strides()[1]));
     gemm_single(kernel, alpha, a, b, Start::Scaled(beta), false, c);
 }
 
@@ -163,11 +165,41 @@ fn product(
         b.dim(),
         c.dim()
     );
-    let (m, n) = c.dim();
-    let k = a.ncols();
+    let c_strides = (c.strides()[0], c.strides()[1]);
+    let a_zeros = std::cell::OnceCell::new();
+    let a_zero_share = || *a_zeros.get_or_init(|| zero_share(a));
     // Chosen once for the whole product, so that both halves of a split run
     // the same kernel and the results do not depend on the pool size.
-    let kernel = choose_kernel(a, b, c.strides()[1]);
+    let kernel = choose_kernel_with(a, b, c_strides, a_zero_share);
+    #[cfg(target_arch = "x86_64")]
+    if transposing_pays(kernel, a, b, &start, c_strides, a_zero_share) {
+        let mut c_transposed = c.view_mut().reversed_axes();
+        let (b_transposed, a_transposed) = (b.t(), a.t());
+        return split_product(
+            Kernel::Avx2Sparse,
+            alpha,
+            &b_transposed,
+            &a_transposed,
+            start,
+            relu,
+            &mut c_transposed,
+        );
+    }
+    split_product(kernel, alpha, a, b, start, relu, c);
+}
+
+/// [`product`] on `kernel`, cut in two where that pays.
+fn split_product(
+    kernel: Kernel,
+    alpha: f32,
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    start: Start<'_>,
+    relu: bool,
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
+    let (m, n) = c.dim();
+    let k = a.ncols();
     if m * n * k < SPLIT_MIN_WORK || m.max(n) < 32 {
         return gemm_single(kernel, alpha, a, b, start, relu, c);
     }
@@ -214,6 +246,62 @@ fn product(
     }
 }
 
+/// Whether `c = alpha · a · b` runs as `cᵀ = alpha · bᵀ · aᵀ` on the
+/// zero-skipping kernel, given the `kernel` that would run it as it is. That
+/// kernel skips the zeros of its left operand only: a weight gradient
+/// `dyᵀ · x` skips the zeros of `dy` (ReLU zeros, about 40 % in W2), where
+/// `x` may have more (half of Fashion-MNIST's pixels are 0). It runs
+/// transposed where the steps saved per element of `c` (`k` times the
+/// difference in zero shares) pay for transposing `c`
+/// ([`TRANSPOSE_MIN_SAVED_STEPS`]); the kernel then writes `c` through a
+/// buffer per chunk of rows ([`avx2_sparse::gemm_transposed_c`]).
+///
+/// Either way every element of `c` is the sum over `k` of its nonzero terms
+/// in increasing order, in the same depth blocks (a term with a zero factor
+/// adds a signed zero, which changes no bit of a sum that starts at +0), so
+/// the bits are those of the product as given. Like the kernel, the choice
+/// is made from the data before any split, so it is the same on any pool
+/// size.
+#[cfg(target_arch = "x86_64")]
+fn transposing_pays(
+    kernel: Kernel,
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    start: &Start<'_>,
+    (c_row_stride, c_column_stride): (isize, isize),
+    a_zero_share: impl Fn() -> f32,
+) -> bool {
+    // A bias is one value per column of `c`, which would be a row of `cᵀ`.
+    if !matches!(kernel, Kernel::Avx2 | Kernel::Avx2Sparse)
+        || matches!(start, Start::Bias(_))
+        || c_column_stride != 1
+    {
+        return false;
+    }
+    let (k, b_transposed, a_transposed) = (a.ncols(), b.t(), a.t());
+    let b_zeros = std::cell::OnceCell::new();
+    let b_zero_share =
+        || *b_zeros.get_or_init(|| zero_share_sampled(&b_transposed, TRANSPOSE_SAMPLE_EVERY));
+    choose_kernel_with(
+        &b_transposed,
+        &a_transposed,
+        (c_column_stride, c_row_stride),
+        b_zero_share,
+    ) == Kernel::Avx2Sparse
+        && k as f32 * (b_zero_share() - a_zero_share()) >= TRANSPOSE_MIN_SAVED_STEPS
+}
+
+/// The steps of the row kernel, saved per element of `c`, that pay for
+/// running a product transposed.
+#[cfg(target_arch = "x86_64")]
+const TRANSPOSE_MIN_SAVED_STEPS: f32 = 8.0;
+
+/// For [`transposing_pays`], `b`'s share of zeros is estimated from one run
+/// in this many: the check runs on every product whose `b` has the layout
+/// for it, a forward pass's dense weights too.
+#[cfg(target_arch = "x86_64")]
+const TRANSPOSE_SAMPLE_EVERY: usize = 16;
+
 /// Column splits fall on whole panels of the AVX-512 kernel (64 columns), so
 /// neither half ends in a panel of mostly padding: 784 columns split as
 /// 384 + 400, not 448 + 336.
@@ -243,15 +331,27 @@ enum Kernel {
 /// product instead of the blocked one.
 const SPARSE_MIN_ZEROS: f32 = 0.3;
 
-/// The kernel for `a · b` into a `c` of this column stride: descent's own
-/// where one applies, the `gemm` crate's otherwise. The choice looks at the
-/// data (the share of zeros in `a`) as well as at the
-/// shapes, the layouts and the CPU level, so it is made once per product,
-/// before any split.
+/// The kernel for `a · b` into a `c` of these strides (rows, columns):
+/// descent's own where one applies, the `gemm` crate's otherwise. The choice
+/// looks at the data (the share of zeros in `a`) as well as at the shapes,
+/// the layouts and the CPU level, so it is made once per product, before any
+/// split. A transposed `c` (unit row stride) runs on the zero-skipping
+/// kernel only, which computes a chunk of rows in a buffer and transposes it.
 fn choose_kernel(
     a: &ArrayView2<'_, f32>,
     b: &ArrayView2<'_, f32>,
-    c_column_stride: isize,
+    c_strides: (isize, isize),
+) -> Kernel {
+    choose_kernel_with(a, b, c_strides, || zero_share(a))
+}
+
+/// [`choose_kernel`], with `a`'s share of zeros from `a_zero_share`, which
+/// is called only where the choice depends on it.
+fn choose_kernel_with(
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    (c_row_stride, c_column_stride): (isize, isize),
+    a_zero_share: impl FnOnce() -> f32,
 ) -> Kernel {
     #[cfg(target_arch = "x86_64")]
     {
@@ -260,17 +360,23 @@ fn choose_kernel(
         if avx512::applies(dims, &a_operand, c_column_stride) {
             return Kernel::Avx512;
         }
+        let c_transposed = c_column_stride != 1 && c_row_stride == 1;
+        // For a transposed `c`, the kernels' conditions on it are those on
+        // the buffer its rows are computed in.
+        let c_column_stride = if c_transposed { 1 } else { c_column_stride };
         if avx2::applies(dims, &a_operand, c_column_stride) {
             let sparse = avx2_sparse::fits(dims, &a_operand, c_column_stride)
-                && zero_share(a) >= SPARSE_MIN_ZEROS;
-            return if sparse {
-                Kernel::Avx2Sparse
-            } else {
-                Kernel::Avx2
-            };
+                && a_zero_share() >= SPARSE_MIN_ZEROS;
+            if sparse {
+                return Kernel::Avx2Sparse;
+            }
+            if !c_transposed {
+                return Kernel::Avx2;
+            }
         }
     }
-    let _ = (a, b, c_column_stride);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (a, b, c_row_stride, c_column_stride, a_zero_share);
     Kernel::Crate
 }
 
@@ -280,6 +386,11 @@ fn choose_kernel(
 /// took over 1 % of W2's step on one thread. The sample depends only on the
 /// shape and layout, so the choice stays the same on any pool size.
 fn zero_share(a: &ArrayView2<'_, f32>) -> f32 {
+    zero_share_sampled(a, 4)
+}
+
+/// [`zero_share`] from one run in `every`.
+fn zero_share_sampled(a: &ArrayView2<'_, f32>, every: usize) -> f32 {
     if a.is_empty() {
         return 0.0;
     }
@@ -293,7 +404,7 @@ fn zero_share(a: &ArrayView2<'_, f32>) -> f32 {
         Some(values) => vectorized(
             #[inline(always)]
             || {
-                values.chunks(ZERO_SAMPLE_RUN).step_by(4).fold(
+                values.chunks(ZERO_SAMPLE_RUN).step_by(every).fold(
                     (0usize, 0usize),
                     |(zeros, counted), run| {
                         let run_zeros = run
@@ -448,6 +559,9 @@ fn gemm_single(
         let own = match kernel {
             Kernel::Avx512 => Some(avx512::gemm as OwnKernel),
             Kernel::Avx2 => Some(avx2::gemm as OwnKernel),
+            Kernel::Avx2Sparse if c.strides()[1] != 1 => {
+                Some(avx2_sparse::gemm_transposed_c as OwnKernel)
+            }
             Kernel::Avx2Sparse => Some(avx2_sparse::gemm as OwnKernel),
             Kernel::Crate => None,
         };
@@ -466,7 +580,13 @@ fn gemm_single(
                     beta,
                     bias.as_ref().map_or(std::ptr::null(), |bias| bias.as_ptr()),
                     c.as_mut_ptr(),
-                    c.strides()[0],
+                    // The kernel for a transposed `c` takes the stride
+                    // between its columns.
+                    if c.strides()[1] == 1 {
+                        c.strides()[0]
+                    } else {
+                        c.strides()[1]
+                    },
                     relu,
                 )
             };
@@ -605,7 +725,7 @@ fn all_finite(values: &[f32]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{s, Array2};
+    use ndarray::{s, Array1, Array2};
 
     fn naive(
         alpha: f32,
@@ -1036,6 +1156,123 @@ mod tests {
 
     #[cfg(target_arch = "x86_64")]
     #[test]
+    fn the_row_kernel_writes_a_transposed_c_with_the_same_bits() {
+        if !(std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma"))
+        {
+            return;
+        }
+        // `c` is stored n × m and written through its transpose: chunks of
+        // 64 rows ending in a partial one, rows and columns that are not
+        // multiples of 8 (the transpose's edges), and every way a block
+        // lands, including `beta · c`, which reads `c` transposed.
+        for &(m, k, n) in &[(150, 200, 72), (9, 97, 20), (67, 40, 131)] {
+            let a = with_zeros(m, k, 31, |i, p| (i * 5 + p * 3) % 7 < 3);
+            let b = values(k, n, 32);
+            let bias: Vec<f32> = values(1, n, 33).iter().copied().collect();
+            for (alpha, beta, with_bias, relu) in [
+                (1.0f32, 0.0f32, false, false),
+                (0.5, 2.0, false, false),
+                (1.0, 0.0, true, true),
+                (0.5, 1.0, false, true),
+            ] {
+                let before = values(m, n, 34);
+                let mut c_storage = before.t().as_standard_layout().into_owned();
+                let start = if with_bias {
+                    Start::Bias(ndarray::ArrayView1::from(&bias[..]))
+                } else {
+                    Start::Scaled(beta)
+                };
+                let mut c = c_storage.view_mut().reversed_axes();
+                assert_eq!(c.strides(), &[1, m as isize]);
+                gemm_single(
+                    Kernel::Avx2Sparse,
+                    alpha,
+                    &a.view(),
+                    &b.view(),
+                    start,
+                    relu,
+                    &mut c,
+                );
+                let expected = every_step_in_blocks(
+                    alpha,
+                    &a,
+                    &b,
+                    beta,
+                    with_bias.then_some(&bias[..]),
+                    relu,
+                    &before,
+                    avx2_sparse::DEPTH,
+                );
+                let c = c_storage.t().to_owned();
+                assert!(
+                    same_bits(&c, &expected),
+                    "({m},{k},{n}) alpha {alpha} beta {beta} bias {with_bias} relu {relu}"
+                );
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn a_weight_gradient_skips_the_zeros_of_its_input_with_the_same_bits() {
+        if crate::cpu::level() != crate::cpu::CpuLevel::Avx2 {
+            return;
+        }
+        // `dyᵀ · x` with few zeros in `dy` and many in `x`, as in a first
+        // layer's weight gradient: it runs as `(xᵀ · dy)ᵀ`, with the bits of
+        // every step taken in order, on one thread and on two.
+        let (m, k, n) = (96, 200, 150);
+        let dy = with_zeros(k, m, 41, |p, i| (p * 7 + i) % 10 == 0);
+        let x = with_zeros(k, n, 42, |p, j| (p + j * 3) % 5 < 3);
+        let (a, b) = (dy.t(), x.view());
+        let a_zeros = zero_share(&a);
+        let kernel = choose_kernel(&a, &b, (n as isize, 1));
+        assert!(
+            transposing_pays(kernel, &a, &b, &Start::Scaled(0.0), (n as isize, 1), || {
+                a_zeros
+            }),
+            "a has {a_zeros} zeros, b {}",
+            zero_share(&b)
+        );
+        // A bias would be added along the other axis: never transposed.
+        let bias = Array1::<f32>::zeros(n);
+        let bias = Start::Bias(bias.view());
+        assert!(!transposing_pays(
+            kernel,
+            &a,
+            &b,
+            &bias,
+            (n as isize, 1),
+            || a_zeros
+        ));
+        let a_owned = a.to_owned();
+        for beta in [0.0f32, 1.0] {
+            let before = values(m, n, 43);
+            let expected = every_step_in_blocks(
+                1.0,
+                &a_owned,
+                &x,
+                beta,
+                None,
+                false,
+                &before,
+                avx2_sparse::DEPTH,
+            );
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let mut c = before.clone();
+                pool.install(|| gemm(1.0, &a, &b, beta, &mut c.view_mut()));
+                assert!(same_bits(&c, &expected), "beta {beta}, {threads} threads");
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
     fn the_row_kernel_keeps_every_step_against_an_infinity() {
         if crate::cpu::level() != crate::cpu::CpuLevel::Avx2 {
             return;
@@ -1047,7 +1284,10 @@ mod tests {
         let a = with_zeros(40, 256, 36, |i, p| p % 3 != 0 || (i < 20 && p == 150));
         let mut b = values(256, 64, 37);
         b[[150, 9]] = f32::INFINITY;
-        assert_eq!(choose_kernel(&a.view(), &b.view(), 1), Kernel::Avx2Sparse);
+        assert_eq!(
+            choose_kernel(&a.view(), &b.view(), (64, 1)),
+            Kernel::Avx2Sparse
+        );
         let mut c = Array2::<f32>::zeros((40, 64));
         gemm(1.0, &a.view(), &b.view(), 0.0, &mut c.view_mut());
         let expected = naive(1.0, &a.view(), &b.view(), 0.0, &Array2::zeros((40, 64)));
