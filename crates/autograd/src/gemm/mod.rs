@@ -280,8 +280,7 @@ fn transposing_pays(
     }
     let (k, b_transposed, a_transposed) = (a.ncols(), b.t(), a.t());
     let b_zeros = std::cell::OnceCell::new();
-    let b_zero_share =
-        || *b_zeros.get_or_init(|| zero_share_sampled(&b_transposed, TRANSPOSE_SAMPLE_EVERY));
+    let b_zero_share = || *b_zeros.get_or_init(|| zero_share(&b_transposed));
     choose_kernel_with(
         &b_transposed,
         &a_transposed,
@@ -295,12 +294,6 @@ fn transposing_pays(
 /// running a product transposed.
 #[cfg(target_arch = "x86_64")]
 const TRANSPOSE_MIN_SAVED_STEPS: f32 = 8.0;
-
-/// For [`transposing_pays`], `b`'s share of zeros is estimated from one run
-/// in this many: the check runs on every product whose `b` has the layout
-/// for it, a forward pass's dense weights too.
-#[cfg(target_arch = "x86_64")]
-const TRANSPOSE_SAMPLE_EVERY: usize = 16;
 
 /// Column splits fall on whole panels of the AVX-512 kernel (64 columns), so
 /// neither half ends in a panel of mostly padding: 784 columns split as
@@ -380,17 +373,14 @@ fn choose_kernel_with(
     Kernel::Crate
 }
 
-/// The share of `a`'s elements that are zero, estimated from a quarter of
-/// them (runs of [`ZERO_SAMPLE_RUN`] in memory order, one run in four): it
-/// only chooses a kernel, and counting every element of every product's `a`
-/// took over 1 % of W2's step on one thread. The sample depends only on the
+/// The share of `a`'s elements that are zero, estimated from at most
+/// [`ZERO_SAMPLE_RUNS`] runs of [`ZERO_SAMPLE_RUN`] floats, evenly spaced in
+/// memory order (one in five at least): it only chooses a kernel. Counting
+/// every element of every product's `a` took over 1 % of W2's step on one
+/// thread, and so did one run in four, since the runs skipped share cache
+/// lines and prefetches with those read. The sample depends only on the
 /// shape and layout, so the choice stays the same on any pool size.
 fn zero_share(a: &ArrayView2<'_, f32>) -> f32 {
-    zero_share_sampled(a, 4)
-}
-
-/// [`zero_share`] from one run in `every`.
-fn zero_share_sampled(a: &ArrayView2<'_, f32>, every: usize) -> f32 {
     if a.is_empty() {
         return 0.0;
     }
@@ -404,6 +394,11 @@ fn zero_share_sampled(a: &ArrayView2<'_, f32>, every: usize) -> f32 {
         Some(values) => vectorized(
             #[inline(always)]
             || {
+                // Odd, so that on rows of a power of two runs the runs
+                // sampled move across the columns instead of always reading
+                // the same ones (an image's top rows, say).
+                let runs = values.len().div_ceil(ZERO_SAMPLE_RUN);
+                let every = runs.div_ceil(ZERO_SAMPLE_RUNS).max(4) | 1;
                 values.chunks(ZERO_SAMPLE_RUN).step_by(every).fold(
                     (0usize, 0usize),
                     |(zeros, counted), run| {
@@ -422,6 +417,8 @@ fn zero_share_sampled(a: &ArrayView2<'_, f32>, every: usize) -> f32 {
 
 /// Floats in one sampled run of [`zero_share`].
 const ZERO_SAMPLE_RUN: usize = 64;
+/// The most runs [`zero_share`] samples: 16 Ki floats.
+const ZERO_SAMPLE_RUNS: usize = 256;
 
 /// How a finished block of accumulators lands in `c`, in each of descent's
 /// kernels: stored, and with `relu` (on the last depth block of a fused
