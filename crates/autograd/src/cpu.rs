@@ -90,8 +90,22 @@ pub fn detected_level() -> CpuLevel {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        if has!("avx2") && has!("fma") {
-            if has!("avx512f") && has!("avx512bw") && has!("avx512dq") && has!("avx512vl") {
+        // Every feature `with_avx2` compiles for: a virtual machine may
+        // report AVX2 and hide one of the others.
+        let avx2_level = has!("avx2")
+            && has!("fma")
+            && has!("bmi1")
+            && has!("bmi2")
+            && has!("lzcnt")
+            && has!("popcnt")
+            && has!("f16c");
+        if avx2_level {
+            if has!("avx512f")
+                && has!("avx512bw")
+                && has!("avx512dq")
+                && has!("avx512vl")
+                && has!("avx512cd")
+            {
                 return CpuLevel::Avx512;
             }
             return CpuLevel::Avx2;

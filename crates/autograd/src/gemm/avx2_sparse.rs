@@ -105,7 +105,7 @@ pub(super) fn fits((_m, k, n): (usize, usize, usize), a: &Operand, c_column_stri
 ///
 /// # Safety
 /// As for [`super::avx2::gemm`].
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,popcnt")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm(
     m: usize,
@@ -143,7 +143,7 @@ pub(super) unsafe fn gemm(
 ///
 /// # Safety
 /// As for [`gemm()`], with `c` covering `m × n` laid out as above.
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,popcnt")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm_transposed_c(
     m: usize,
@@ -178,7 +178,7 @@ enum Output {
 ///
 /// # Safety
 /// As for [`gemm()`].
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,popcnt")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_into(
     m: usize,
@@ -335,7 +335,7 @@ unsafe fn gemm_into(
 /// `list_offsets[count..]`, and returns the new count. Whole registers are
 /// stored: the lists need [`LANES`] of slack.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,popcnt")]
 unsafe fn compress(
     values: __m256,
     first: usize,
@@ -375,7 +375,7 @@ fn kept_lanes(keep_zeros: bool, valid: usize) -> usize {
 /// contiguous floats from `row`), or with `keep_zeros` every step; returns
 /// how many.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,popcnt")]
 unsafe fn list_row(
     row: *const f32,
     depth: usize,
@@ -410,7 +410,7 @@ unsafe fn list_row(
 /// `rows_left` is how many rows `a` has from `first` on (with 8 or more, a
 /// step is read as a whole register).
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,popcnt")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn list_column_major_rows(
     first: *const f32,
