@@ -27,7 +27,8 @@
 //! Figures are nanoseconds per useful 8-lane FMA (one that multiplies a
 //! nonzero of `a`), fastest of 120 rounds of 200 calls (40 in each of
 //! three turns, the loops alternating). A plain FMA loop gives the
-//! core's peak for scale.
+//! core's peak for scale, and the same 8 FMAs per step over every step in
+//! order, with no list, what the loop would cost without its indirection.
 //!
 //! `cargo bench --bench row_kernel_bound`
 
@@ -279,6 +280,41 @@ mod kernels {
         }
     }
 
+    /// Every row over every step in order, with no list: the panel row's
+    /// address comes from a counter, and `a` is broadcast from `values`
+    /// each step (9 loads per 8 FMAs) or, with `values` empty, is one
+    /// constant (8 loads). What the row loop would cost without its
+    /// indirection through the step list.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `values` is empty or holds `DEPTH` floats;
+    /// `c` holds `ROWS × PANEL_WIDTH` floats.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn in_order(values: &[f32], panel: &Panel, c: *mut f32) {
+        let panel = panel.0.as_ptr();
+        for r in 0..ROWS {
+            let mut acc = [_mm256_setzero_ps(); 8];
+            if values.is_empty() {
+                let a = _mm256_set1_ps(1.0);
+                for step in 0..DEPTH {
+                    let b_row = panel.add(step * PANEL_WIDTH);
+                    for (v, sum) in acc.iter_mut().enumerate() {
+                        *sum = _mm256_fmadd_ps(a, _mm256_load_ps(b_row.add(v * 8)), *sum);
+                    }
+                }
+            } else {
+                for step in 0..DEPTH {
+                    add_row(
+                        &mut acc,
+                        values.as_ptr().add(step),
+                        panel.add(step * PANEL_WIDTH),
+                    );
+                }
+            }
+            store(&acc, c.add(r * PANEL_WIDTH));
+        }
+    }
+
     /// `count` rounds of 12 independent FMAs on registers: the core's peak.
     ///
     /// # Safety
@@ -368,6 +404,21 @@ fn main() {
         Err(error) => println!("no image case: {error}"),
     }
     let mut c = vec![0.0f32; ROWS * PANEL_WIDTH];
+    let values: Vec<f32> = (0..DEPTH).map(|step| 1.0 + step as f32 * 1e-6).collect();
+    let every_step = (ROWS * DEPTH * 8) as f64;
+    let (mut broadcast, mut constant) = (f64::MAX, f64::MAX);
+    for _ in 0..3 {
+        let c = c.as_mut_ptr();
+        broadcast = broadcast.min(fastest(Box::new(|| unsafe {
+            in_order(&values, &panel, c)
+        })));
+        constant = constant.min(fastest(Box::new(|| unsafe { in_order(&[], &panel, c) })));
+    }
+    println!(
+        "every step in order, no list: {:.3} ns per 8-lane FMA with a broadcast of a per step, {:.3} with one a",
+        broadcast * 1e9 / every_step,
+        constant * 1e9 / every_step
+    );
     println!(
         "{:<38} {:>6} {:>7} {:>9} {:>7} {:>7}   ns per useful 8-lane FMA",
         "case", "zeros", "row", "row/step", "union", "pair"
