@@ -18,27 +18,25 @@
 #   ROUNDS=3 THREADS=2 bash benches/dependent_build.sh
 #
 # The scratch projects and the repository's example share one target/ inside
-# the scratch directory. On the shared 2-core machine of 2026-11-27
-# (CARGO_BUILD_JOBS=1, load 7-9) the by-path project took 8.5 minutes from
-# empty, the packaged one 4.5 more (the dependencies are reused), and the
-# repository's example builds them again (its release profile has debug = 1,
-# and its dev-dependencies, tract-onnx among them, come in).
+# the scratch directory. From empty, building all three took 8 minutes on
+# the 2-core machine of 2026-11-28 (nothing else running); the repository's
+# example builds its dependencies again with its dev-dependencies (tract-onnx
+# among them).
 #
-# Last run, 2026-11-27, AMD EPYC Zen 3 (AVX2 + FMA, no AVX-512: the AVX2 path
-# is the default there), cargo 1.95.0:
+# Last run, 2026-11-28, AMD EPYC Zen 3 (AVX2 + FMA, no AVX-512: the AVX2 path
+# is the default there), cargo 1.95.0, main at ade41f6:
 #
-#   CARGO_BUILD_JOBS=1 ROUNDS=3 nice -n 10 \
-#     bash benches/dependent_build.sh /work/wt/dependent-scratch
+#   DESCENT_CPU=avx2 ROUNDS=4 bash benches/dependent_build.sh /work/wt/dep13
+#   ROUNDS=4 bash benches/dependent_build.sh /work/wt/dep13
 #
-# Packaged crates (bytes): descent 362,122; descent-autograd 107,933;
-# descent-data 74,546; descent-derive 17,795; descent-nn 290,492;
-# descent-optim 160,434; all far under 10 MB (data/ is excluded). The
-# packaged project built from them and trained a W1 epoch:
-#   {"framework":"descent","workload":"W1","threads":1,"samples_per_s":108786.6}
-# Repo vs by-path, 1 thread, samples/s in run order: W1 96,666/97,215, 95,803/79,776, 126,318/109,719; W2
-# 14,548/14,305, 14,092/14,462, 14,969/15,233; S1 10,823/11,716, 10,452/11,588, 11,090/10,500.
-# Load average 8-9: single figures move by 10-30%; only the interleaved pairs
-# compare, and more rounds on a quieter machine are needed for the 5% check.
+# Packaged crates (bytes): descent 374,926; descent-autograd 131,400;
+# descent-data 79,657; descent-derive 22,933; descent-nn 296,290;
+# descent-optim 165,961; all far under 10 MB (data/ is excluded). The
+# packaged project trained a W1 epoch at 128,762 samples/s (forced AVX2)
+# and 107,627 (default). By-path / repo on the medians of 4 rounds:
+# forced AVX2 W1 0.97, W2 0.98, S1 1.00; default W1 1.16, W2 0.91, S1 0.96.
+# Single runs move by +-15 % on that machine (the binaries run the same
+# kernel code); 8 more W2 rounds in turns under `taskset -c 0` gave 0.99.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 scratch=${1:-/tmp/descent-dependent}
