@@ -559,12 +559,15 @@ fn gemm_single(
     #[cfg(target_arch = "x86_64")]
     {
         let (a_operand, b_operand) = (operand(a), operand(b));
+        // A transposed `c` (only the zero-skipping kernel takes one) is
+        // passed with the stride between its columns, a row-major one with
+        // the stride between its rows.
+        let c_transposed = c.strides()[1] != 1;
+        let c_stride = c.strides()[usize::from(c_transposed)];
         let own = match kernel {
             Kernel::Avx512 => Some(avx512::gemm as OwnKernel),
             Kernel::Avx2 => Some(avx2::gemm as OwnKernel),
-            Kernel::Avx2Sparse if c.strides()[1] != 1 => {
-                Some(avx2_sparse::gemm_transposed_c as OwnKernel)
-            }
+            Kernel::Avx2Sparse if c_transposed => Some(avx2_sparse::gemm_transposed_c as OwnKernel),
             Kernel::Avx2Sparse => Some(avx2_sparse::gemm as OwnKernel),
             Kernel::Crate => None,
         };
@@ -583,13 +586,7 @@ fn gemm_single(
                     beta,
                     bias.as_ref().map_or(std::ptr::null(), |bias| bias.as_ptr()),
                     c.as_mut_ptr(),
-                    // The kernel for a transposed `c` takes the stride
-                    // between its columns.
-                    if c.strides()[1] == 1 {
-                        c.strides()[0]
-                    } else {
-                        c.strides()[1]
-                    },
+                    c_stride,
                     relu,
                 )
             };
